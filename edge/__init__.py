@@ -1,0 +1,3 @@
+"""Kazoe edge node: frames in, aggregate counts out, nothing else."""
+
+__version__ = "0.1.0"
