@@ -1,0 +1,1 @@
+"""Kazoe simulator: replay, synthetic scenes, scoring, fleets and broker faults."""
