@@ -51,22 +51,31 @@ class SourceConfig(_Section):
     )
     realtime: bool = Field(False, description="pace a file to its own frame rate")
     loop: bool = Field(False, description="repeat a file source forever")
-    read_timeout_s: float = Field(5.0, gt=0, le=300, description="a live read slower than this is a stall")
-    max_fps: float = Field(15.0, gt=0, le=120, description="analyse at most this many frames/s (live)")
+    read_timeout_s: float = Field(
+        5.0, gt=0, le=300, description="a live read slower than this is a stall"
+    )
+    max_fps: float = Field(
+        15.0, gt=0, le=120, description="analyse at most this many frames/s (live)"
+    )
 
 
 class DetectorConfig(_Section):
     model: Literal["full_range", "short_range"] = "full_range"
-    score_threshold: float = Field(0.5, gt=0, lt=1)
+    score_threshold: float = Field(0.6, gt=0, lt=1, description="minimum face score")
     nms_iou: float = Field(0.3, gt=0, lt=1)
     tile_size: int = Field(384, ge=128, le=1920, description="square tile side in pixels")
-    tile_overlap: float = Field(0.25, ge=0, lt=0.9, description="fraction of a tile shared with its neighbour")
+    tile_overlap: float = Field(
+        0.25, ge=0, lt=0.9, description="fraction of a tile shared with its neighbour"
+    )
     whole_frame: bool = Field(True, description="also run on the whole frame for large faces")
     threads: int = Field(1, ge=1, le=16, description="onnxruntime intra-op threads")
 
 
 class AttributesConfig(_Section):
     batch_size: int = Field(16, ge=1, le=256)
+    every_n_frames: int = Field(
+        2, ge=1, le=30, description="estimate age/gender on every n-th analysed frame"
+    )
     gender_margin: float = Field(
         0.1, ge=0, lt=0.5, description="mean p(male) within 0.5 +/- margin counts as unknown"
     )
@@ -78,14 +87,14 @@ class TrackerConfig(_Section):
         1.5, gt=0, le=10, description="max centre jump per match, in face widths"
     )
     max_missed_s: float = Field(1.0, gt=0, le=60, description="a track unseen this long has ended")
-    min_hits: int = Field(3, ge=1, le=100, description="frames needed before a track counts")
+    min_hits: int = Field(5, ge=1, le=100, description="frames needed before a track counts")
 
 
 class AggregateConfig(_Section):
     window_seconds: int = Field(60, ge=1, le=86400)
     age_bands: tuple[int, ...] = Field(
         DEFAULT_AGE_EDGES,
-        description="ascending lower edges of bands after the first, e.g. [13, 20] -> 0-12, 13-19, 20+",
+        description="ascending band edges: [13, 20] gives bands 0-12, 13-19 and 20+",
     )
 
     @field_validator("age_bands")
@@ -189,7 +198,10 @@ class NodeSettings(_Section):
 
     def policy_hash(self) -> str:
         """sha256 over the policy and the aggregation it governs (published everywhere)."""
-        doc = {"policy": self.policy.model_dump(mode="json"), "aggregate": self.aggregate.model_dump(mode="json")}
+        doc = {
+            "policy": self.policy.model_dump(mode="json"),
+            "aggregate": self.aggregate.model_dump(mode="json"),
+        }
         digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
         return f"sha256:{digest}"
 

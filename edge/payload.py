@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edge.errors import PayloadError
 
-COUNTS_SCHEMA_ID = "kazoe.counts/1"
-STATUS_SCHEMA_ID = "kazoe.status/1"
+COUNTS_SCHEMA_ID: Literal["kazoe.counts/1"] = "kazoe.counts/1"
+STATUS_SCHEMA_ID: Literal["kazoe.status/1"] = "kazoe.status/1"
 
 NodeId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 Count = Annotated[int, Field(ge=0)]

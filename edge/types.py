@@ -36,9 +36,8 @@ class Frame:
 
     def __post_init__(self) -> None:
         if self.image.dtype != np.uint8 or self.image.ndim != 3 or self.image.shape[2] != 3:
-            raise ValueError(
-                f"frame {self.index}: expected HxWx3 uint8, got {self.image.shape} {self.image.dtype}"
-            )
+            shape, dtype = self.image.shape, self.image.dtype
+            raise ValueError(f"frame {self.index}: expected HxWx3 uint8, got {shape} {dtype}")
 
 
 def _empty(*shape: int) -> FloatArray:

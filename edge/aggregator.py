@@ -1,0 +1,132 @@
+"""Fixed windows on the media clock: people, gender, age bands and their joint table.
+
+Windows are aligned to multiples of ``window_seconds`` since the epoch, so two
+replays of the same file (real time or full speed) close identical windows. A
+person is counted in the window in which their track ended. A window closes once
+the media clock has passed its end by ``grace_s`` (the tracker's patience), so a
+track that ended just before the boundary is still counted in it.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+from edge.config import AggregateConfig
+from edge.types import FinishedTrack, WindowCounts
+
+GENDERS = ("female", "male", "unknown")
+
+
+def gender_of(p_male: float | None, margin: float) -> str:
+    """Female / male from the track's mean p(male); unknown inside the margin or without data."""
+    if p_male is None:
+        return "unknown"
+    if p_male > 0.5 + margin:
+        return "male"
+    if p_male < 0.5 - margin:
+        return "female"
+    return "unknown"
+
+
+@dataclass(slots=True)
+class _Open:
+    start: float
+    people: int = 0
+    gender: dict[str, int] = field(default_factory=dict)
+    bands: dict[str, int] = field(default_factory=dict)
+    joint: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+class Aggregator:
+    """Turns finished tracks into closed WindowCounts."""
+
+    def __init__(
+        self, cfg: AggregateConfig, demographics: bool, gender_margin: float, grace_s: float
+    ):
+        self.cfg = cfg
+        self.demographics = demographics
+        self.gender_margin = gender_margin
+        self.grace_s = grace_s
+        self.labels = cfg.band_labels()
+        self._open: dict[float, _Open] = {}
+        self._next_start: float | None = None
+
+    def window_start(self, ts: float) -> float:
+        w = self.cfg.window_seconds
+        return math.floor(ts / w) * w
+
+    def _window(self, start: float) -> _Open:
+        win = self._open.get(start)
+        if win is None:
+            win = self._open[start] = _Open(
+                start,
+                gender=dict.fromkeys(GENDERS, 0),
+                bands=dict.fromkeys(self.labels, 0),
+                joint={g: dict.fromkeys(self.labels, 0) for g in GENDERS},
+            )
+        return win
+
+    def band_of(self, age: float) -> str:
+        return self.labels[bisect_right(self.cfg.age_bands, int(age))]
+
+    def observe_time(self, ts: float) -> None:
+        """Note that the media clock has reached ``ts`` (empty windows still close)."""
+        start = self.window_start(ts)
+        if self._next_start is None:
+            self._next_start = start
+        self._window(start)
+
+    def add(self, track: FinishedTrack) -> None:
+        start = self.window_start(track.ended_at)
+        if self._next_start is not None and start < self._next_start:
+            # The window already closed (only possible with a grace shorter than the tracker's).
+            start = self._next_start
+        win = self._window(start)
+        win.people += 1
+        if not self.demographics:
+            return
+        g = gender_of(track.mean_p_male, self.gender_margin)
+        win.gender[g] += 1
+        if track.mean_age is not None:
+            band = self.band_of(track.mean_age)
+            win.bands[band] += 1
+            win.joint[g][band] += 1
+
+    def _close(self, start: float) -> WindowCounts:
+        win = self._open.pop(start, None) or _Open(
+            start,
+            gender=dict.fromkeys(GENDERS, 0),
+            bands=dict.fromkeys(self.labels, 0),
+            joint={g: dict.fromkeys(self.labels, 0) for g in GENDERS},
+        )
+        demo = self.demographics
+        return WindowCounts(
+            window_start=start,
+            window_end=start + self.cfg.window_seconds,
+            people=win.people,
+            gender=dict(win.gender) if demo else None,
+            age_bands=dict(win.bands) if demo else None,
+            joint={g: dict(c) for g, c in win.joint.items()} if demo else None,
+        )
+
+    def advance(self, now: float) -> list[WindowCounts]:
+        """Close, in order, every window whose end + grace the clock has passed."""
+        closed: list[WindowCounts] = []
+        w = self.cfg.window_seconds
+        while self._next_start is not None and self._next_start + w + self.grace_s <= now:
+            closed.append(self._close(self._next_start))
+            self._next_start += w
+        return closed
+
+    def flush(self) -> list[WindowCounts]:
+        """Close every window up to the last one seen, including a partial last window."""
+        closed: list[WindowCounts] = []
+        if self._next_start is None:
+            return closed
+        last = max(self._open, default=self._next_start)
+        while self._next_start <= last:
+            closed.append(self._close(self._next_start))
+            self._next_start += self.cfg.window_seconds
+        return closed

@@ -1,0 +1,136 @@
+"""``kazoe`` — check a config, run a node, watch counts.
+
+Every failure a user can cause is one line on stderr and a non-zero exit code:
+2 for a bad config or bad arguments, 1 for a missing file or a failed run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from edge import __version__
+from edge.config import ConfigInvalid, load_config
+from edge.errors import ConfigError, KazoeError
+
+log = logging.getLogger("kazoe")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s kazoe %(levelname)s %(name)s: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+        stream=sys.stderr,
+    )
+    logging.getLogger("kazoe.mqtt.paho").setLevel(logging.WARNING)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        settings = load_config(path)
+        from edge.policy import check_purpose_coverage
+
+        check_purpose_coverage(settings)
+    except ConfigInvalid as exc:
+        for key, value, reason in exc.rows:
+            print(f"{path}: {key} = {value}: {reason}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as exc:
+        print(f"kazoe: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{path}: ok (node {settings.node.id}, purposes {', '.join(settings.policy.purposes)})")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edge.runner import RunOptions, run_node
+
+    try:
+        settings = load_config(Path(args.config))
+    except ConfigInvalid as exc:
+        for key, value, reason in exc.rows:
+            print(f"{args.config}: {key} = {value}: {reason}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as exc:
+        print(f"kazoe: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    options = RunOptions(
+        source=args.source,
+        once=args.once,
+        realtime=args.realtime,
+        loop=args.loop,
+        ack_timeout_s=args.ack_timeout,
+    )
+    return run_node(settings, options, install_signals=True)
+
+
+def cmd_watch(argv: list[str]) -> int:
+    from edge.watch import watch_main
+
+    return watch_main(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kazoe", description="Privacy-preserving people counting node (aggregates only)."
+    )
+    parser.add_argument("--version", action="version", version=f"kazoe {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check-config", help="validate a config file; exit 2 on errors")
+    check.add_argument("file")
+    check.set_defaults(func=cmd_check_config)
+
+    run = sub.add_parser("run", help="run the node")
+    run.add_argument("--config", required=True, help="TOML config file")
+    run.add_argument("--source", help="override [source] uri (file, rtsp:// URL or device index)")
+    run.add_argument(
+        "--once",
+        action="store_true",
+        help="run a file source to its end, publish the last partial window, wait for PUBACK, exit",
+    )
+    run.add_argument("--realtime", action="store_true", default=None, help="pace a file to its fps")
+    run.add_argument("--loop", action="store_true", default=None, help="repeat a file source")
+    run.add_argument(
+        "--ack-timeout", type=float, default=60.0, help="with --once: seconds to wait for PUBACKs"
+    )
+    run.set_defaults(func=cmd_run)
+
+    watch = sub.add_parser("watch", help="live table of counts and status per node", add_help=False)
+    watch.set_defaults(func=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    # `watch` owns its own flags; hand everything after it over unparsed.
+    if "watch" in args_list:
+        at = args_list.index("watch")
+        if all(a.startswith("-") for a in args_list[:at]):
+            setup_logging("-v" in args_list[:at] or "--verbose" in args_list[:at])
+            return cmd_watch(args_list[at + 1 :])
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    setup_logging(args.verbose)
+    try:
+        result: int = args.func(args)
+    except KazoeError as exc:
+        print(f"kazoe: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    sys.exit(main())

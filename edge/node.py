@@ -1,0 +1,213 @@
+"""The node: source -> analyser -> tracker -> aggregator -> policy -> outbox -> publisher.
+
+``Node.run`` drives the stages in one thread; the only other threads are the
+camera reader (live sources) and paho's network loop behind the Publisher.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from edge import __version__
+from edge.aggregator import Aggregator
+from edge.analyser import Analyser
+from edge.config import NodeSettings
+from edge.outbox import Outbox
+from edge.payload import ModelIds, StatusPayload
+from edge.policy import seal
+from edge.publisher import Publisher
+from edge.sources import FrameSource
+from edge.tracker import Tracker
+from edge.types import WindowCounts
+
+log = logging.getLogger("kazoe.node")
+STATUS_EVERY_S = 30.0
+PURGE_EVERY_S = 3600.0
+DAY_S = 86400.0
+
+
+@dataclass(slots=True)
+class RunStats:
+    frames: int = 0
+    windows_closed: int = 0
+    windows_acked: int = 0
+    people: int = 0
+    started_monotonic: float = 0.0
+
+
+class Node:
+    """One running node. Construct with ready stages; ``run`` returns an exit code."""
+
+    def __init__(
+        self,
+        settings: NodeSettings,
+        *,
+        source: FrameSource,
+        analyser: Analyser,
+        outbox: Outbox,
+        publisher: Publisher,
+        models: ModelIds,
+        boot_id: str | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.source = source
+        self.analyser = analyser
+        self.outbox = outbox
+        self.publisher = publisher
+        self.models = models
+        self.boot_id = boot_id or uuid.uuid4().hex
+        self.wall_clock = wall_clock
+        self.tracker = Tracker(settings.tracker)
+        self.aggregator = Aggregator(
+            settings.aggregate,
+            demographics=settings.policy.demographics,
+            gender_margin=settings.attributes.gender_margin,
+            grace_s=settings.tracker.max_missed_s,
+        )
+        self.stats = RunStats(started_monotonic=time.monotonic())
+        self.stop_event = threading.Event()
+        self._inflight: set[int] = set()
+        self._last_status = 0.0
+        self._last_purge = 0.0
+
+    # -- status ---------------------------------------------------------------
+    def status(self, state: str, reason: str | None = None) -> StatusPayload:
+        uptime = time.monotonic() - self.stats.started_monotonic
+        return StatusPayload.model_validate(
+            {
+                "schema": "kazoe.status/1",
+                "node_id": self.settings.node.id,
+                "state": state,
+                "reason": reason,
+                "version": __version__,
+                "boot_id": self.boot_id,
+                "model": self.models,
+                "uptime_s": round(uptime, 1),
+                "fps": round(self.stats.frames / uptime, 2) if uptime > 0 else 0.0,
+                "outbox_depth": self.outbox.depth(),
+                "source": self.source.state
+                if self.source.state in ("running", "stalled", "reconnecting", "ended")
+                else None,
+                "at": datetime.now(tz=UTC),
+            }
+        )
+
+    def current_status(self) -> StatusPayload:
+        if self.source.state in ("stalled", "reconnecting"):
+            return self.status("degraded", f"camera {self.source.state}")
+        return self.status("online")
+
+    # -- windows --------------------------------------------------------------
+    def _store(self, counts: WindowCounts) -> None:
+        sealed_cells = 0
+
+        def make(seq: int) -> bytes:
+            nonlocal sealed_cells
+            sealed = seal(
+                counts, settings=self.settings, boot_id=self.boot_id, seq=seq, models=self.models
+            )
+            sealed_cells = sealed.suppressed_cells
+            return sealed.payload.to_json()
+
+        seq = self.outbox.append(counts.window_start, counts.window_end, make)
+        self.stats.windows_closed += 1
+        self.stats.people += counts.people
+        log.info(
+            "window %s closed: seq %d, %d people, %d cells suppressed",
+            datetime.fromtimestamp(counts.window_start, tz=UTC).isoformat(),
+            seq,
+            counts.people,
+            sealed_cells,
+        )
+
+    def pump(self) -> None:
+        """Move acks into the outbox and send what is pending, at most max_inflight at once."""
+        if self.publisher.take_reconnected():
+            self._inflight.clear()
+        acked = self.publisher.take_acked()
+        if acked:
+            self.outbox.mark_delivered(acked, self.wall_clock())
+            self._inflight.difference_update(acked)
+            self.stats.windows_acked += len(acked)
+        if not self.publisher.connected:
+            return
+        room = self.settings.mqtt.max_inflight - len(self._inflight)
+        if room <= 0:
+            return
+        for seq, payload in self.outbox.pending(room, self._inflight):
+            if not self.publisher.publish_counts(seq, payload):
+                break
+            self._inflight.add(seq)
+
+    def purge(self) -> None:
+        cutoff = self.wall_clock() - self.settings.policy.retention_days * DAY_S
+        result = self.outbox.purge(cutoff)
+        if result.rows:
+            log.info(
+                "retention purge: %d windows older than %d days deleted (%d never delivered)",
+                result.rows,
+                self.settings.policy.retention_days,
+                result.undelivered,
+            )
+
+    def _upkeep(self) -> None:
+        self.pump()
+        now = time.monotonic()
+        if now - self._last_status >= STATUS_EVERY_S:
+            self._last_status = now
+            self.publisher.publish_status(self.current_status())
+        if now - self._last_purge >= PURGE_EVERY_S:
+            self._last_purge = now
+            self.purge()
+
+    # -- main loop ------------------------------------------------------------
+    def _advance(self, ts: float) -> None:
+        for track in self.tracker.advance(ts):
+            self.aggregator.add(track)
+        for counts in self.aggregator.advance(ts):
+            self._store(counts)
+
+    def run_frames(self) -> None:
+        """Analyse frames until the source ends or stop is requested."""
+        for frame in self.source.frames():
+            if self.stop_event.is_set():
+                if frame is not None:
+                    frame.image.fill(0)
+                break
+            if frame is None:
+                self._advance(self.wall_clock())
+                self._upkeep()
+                continue
+            analysed = self.analyser.analyse(frame)
+            self.stats.frames += 1
+            for track in self.tracker.update(analysed):
+                self.aggregator.add(track)
+            self.aggregator.observe_time(analysed.ts)
+            for counts in self.aggregator.advance(analysed.ts):
+                self._store(counts)
+            self._upkeep()
+
+    def finish_source(self) -> None:
+        """End of a file: every open track ends, every window (the partial last one too) closes."""
+        for track in self.tracker.flush():
+            self.aggregator.add(track)
+        for counts in self.aggregator.flush():
+            self._store(counts)
+
+    def drain(self, timeout_s: float) -> bool:
+        """Pump until the outbox is empty (every window acknowledged) or the timeout passes."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not self.stop_event.is_set():
+            self.pump()
+            if self.outbox.depth() == 0:
+                return True
+            time.sleep(0.05)
+        self.pump()
+        return self.outbox.depth() == 0

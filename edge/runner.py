@@ -1,0 +1,161 @@
+"""Assemble a node from its settings, run it, and shut it down cleanly."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import FrameType
+
+from edge.analyser import Analyser
+from edge.attributes import AttributeEstimator
+from edge.config import NodeSettings
+from edge.detector import Detector
+from edge.errors import ConfigError, KazoeError
+from edge.models_info import model_ids
+from edge.node import Node
+from edge.outbox import Outbox
+from edge.payload import StatusPayload
+from edge.policy import check_purpose_coverage
+from edge.publisher import Publisher
+from edge.sources import is_live, open_source
+
+log = logging.getLogger("kazoe.run")
+DB_NAME = "kazoe.db"
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    source: str | None = None
+    once: bool = False
+    realtime: bool | None = None
+    loop: bool | None = None
+    ack_timeout_s: float = 60.0
+
+
+def effective_settings(settings: NodeSettings, options: RunOptions) -> NodeSettings:
+    """Command-line overrides applied on top of the file (validated the same way)."""
+    source = settings.source.model_dump()
+    if options.source is not None:
+        source["uri"] = options.source
+    if options.realtime is not None:
+        source["realtime"] = options.realtime
+    if options.loop is not None:
+        source["loop"] = options.loop
+    data = settings.model_dump()
+    data["source"] = source
+    return NodeSettings.model_validate(data)
+
+
+def _check_options(settings: NodeSettings, options: RunOptions) -> None:
+    if options.once and settings.source.loop:
+        raise ConfigError("--once and --loop contradict each other; drop one")
+    if options.once and is_live(settings.source.uri):
+        raise ConfigError("--once needs a video file source, not a live camera")
+
+
+def _make_publisher(settings: NodeSettings, node_ref: list[Node]) -> Publisher:
+    from edge.mqtt import MqttPublisher
+
+    def status(link: str) -> StatusPayload:
+        node = node_ref[0]
+        return node.current_status() if link == "online" else node.status("offline")
+
+    return MqttPublisher.from_settings(settings, status)
+
+
+def run_node(
+    settings: NodeSettings,
+    options: RunOptions,
+    *,
+    install_signals: bool = False,
+    publisher: Publisher | None = None,
+) -> int:
+    """Run until the source ends (``--once``) or a signal; returns the process exit code."""
+    try:
+        settings = effective_settings(settings, options)
+        check_purpose_coverage(settings)
+        _check_options(settings, options)
+        models = model_ids(
+            settings.models.dir, settings.detector.model, settings.policy.demographics
+        )
+        detector = Detector.from_dir(settings.models.dir, settings.detector)
+        estimator = (
+            AttributeEstimator.from_dir(
+                settings.models.dir, settings.attributes, settings.detector.threads
+            )
+            if settings.policy.demographics
+            else None
+        )
+        anchor = settings.source.start_time or datetime.now(tz=UTC)
+        source = open_source(settings.source.uri, settings.source, anchor)
+        outbox = Outbox(settings.node.state_dir / DB_NAME)
+    except KazoeError as exc:
+        print(f"kazoe: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+
+    node_ref: list[Node] = []
+    pub = publisher or _make_publisher(settings, node_ref)
+    node = Node(
+        settings,
+        source=source,
+        analyser=Analyser(detector, estimator, settings.attributes.every_n_frames),
+        outbox=outbox,
+        publisher=pub,
+        models=models,
+    )
+    node_ref.append(node)
+
+    if install_signals and threading.current_thread() is threading.main_thread():
+
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("received %s; stopping", signal.Signals(signum).name)
+            node.stop_event.set()
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+
+    log.info(
+        "node %s starting: source %s, purposes %s, boot %s",
+        settings.node.id,
+        settings.source.uri,
+        ",".join(settings.policy.purposes),
+        node.boot_id,
+    )
+    code = 0
+    try:
+        node.purge()
+        pub.start()
+        node.run_frames()
+        if not node.stop_event.is_set():
+            node.finish_source()
+            drained = node.drain(options.ack_timeout_s if options.once else 10.0)
+            if options.once and not drained:
+                print(
+                    f"kazoe: {node.outbox.depth()} closed windows were not acknowledged within "
+                    f"{options.ack_timeout_s:.0f} s; they stay in {outbox.path} "
+                    "and are sent on the next run",
+                    file=sys.stderr,
+                )
+                code = 1
+        else:
+            node.drain(2.0)
+    except KazoeError as exc:
+        print(f"kazoe: {exc}", file=sys.stderr)
+        code = 1
+    finally:
+        source.close()
+        pub.stop(node.status("offline", "clean shutdown"), timeout_s=5.0)
+        log.info(
+            "node %s stopped: %d frames, %d windows closed, %d acknowledged, %d people",
+            settings.node.id,
+            node.stats.frames,
+            node.stats.windows_closed,
+            node.stats.windows_acked,
+            node.stats.people,
+        )
+        outbox.close()
+    return code
