@@ -128,6 +128,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, details with -v
+        log.debug("internal error", exc_info=True)
+        print(
+            f"kazoe: internal error: {type(exc).__name__}: {exc} (run with -v for details)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     return result
 
 

@@ -85,7 +85,9 @@ class CountsPayload(_Wire):
     model: ModelIds
 
     def to_json(self) -> bytes:
-        return self.model_dump_json(by_alias=True, exclude_none=True).encode()
+        """Compact JSON; withheld cells stay as explicit nulls, absent tables are left out."""
+        absent = {name for name in ("gender", "age_bands", "joint") if getattr(self, name) is None}
+        return self.model_dump_json(by_alias=True, exclude=absent).encode()
 
 
 class StatusPayload(_Wire):

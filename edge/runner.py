@@ -6,10 +6,12 @@ import logging
 import signal
 import sys
 import threading
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
 
+from edge import __version__
 from edge.analyser import Analyser
 from edge.attributes import AttributeEstimator
 from edge.config import NodeSettings
@@ -18,7 +20,7 @@ from edge.errors import ConfigError, KazoeError
 from edge.models_info import model_ids
 from edge.node import Node
 from edge.outbox import Outbox
-from edge.payload import StatusPayload
+from edge.payload import ModelIds, StatusPayload
 from edge.policy import check_purpose_coverage
 from edge.publisher import Publisher
 from edge.sources import is_live, open_source
@@ -57,12 +59,27 @@ def _check_options(settings: NodeSettings, options: RunOptions) -> None:
         raise ConfigError("--once needs a video file source, not a live camera")
 
 
-def _make_publisher(settings: NodeSettings, node_ref: list[Node]) -> Publisher:
+def _make_publisher(
+    settings: NodeSettings, node_ref: list[Node], boot_id: str, models: ModelIds
+) -> Publisher:
     from edge.mqtt import MqttPublisher
 
     def status(link: str) -> StatusPayload:
-        node = node_ref[0]
-        return node.current_status() if link == "online" else node.status("offline")
+        if node_ref:
+            node = node_ref[0]
+            return node.current_status() if link == "online" else node.status("offline")
+        # The Will is built before the node exists: a plain offline status.
+        return StatusPayload.model_validate(
+            {
+                "node_id": settings.node.id,
+                "state": "offline" if link == "offline" else "online",
+                "reason": "connection lost" if link == "offline" else None,
+                "version": __version__,
+                "boot_id": boot_id,
+                "model": models,
+                "at": datetime.now(tz=UTC),
+            }
+        )
 
     return MqttPublisher.from_settings(settings, status)
 
@@ -98,7 +115,8 @@ def run_node(
         return 2 if isinstance(exc, ConfigError) else 1
 
     node_ref: list[Node] = []
-    pub = publisher or _make_publisher(settings, node_ref)
+    boot_id = uuid.uuid4().hex
+    pub = publisher or _make_publisher(settings, node_ref, boot_id, models)
     node = Node(
         settings,
         source=source,
@@ -106,6 +124,7 @@ def run_node(
         outbox=outbox,
         publisher=pub,
         models=models,
+        boot_id=boot_id,
     )
     node_ref.append(node)
 
