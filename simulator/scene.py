@@ -109,7 +109,7 @@ def plan_scene(spec: SceneSpec, faces: Sequence[FaceItem]) -> ScenePlan:
         frames = max(t.k1 for t in tracks) + round(spec.fps)
     else:
         frames = max(1, round(spec.seconds * spec.fps))
-    seconds = spec.seconds if spec.seconds is not None else round(frames / spec.fps, 4)
+    seconds = round(frames / spec.fps, 4)  # the video's real length
     people: list[PersonTruth] = []
     for walker, track in zip(walkers, tracks, strict=True):
         n = max(0, min(len(track.w), frames - track.k0))

@@ -162,7 +162,7 @@ def plan_walkers(
     y_far, y_near = 0.14 * height, 0.58 * height
     y_per_px = (y_near - y_far) / max(1, fmax - fmin)
     margin = BODY_HALF_W * fmax + 2
-    span = max(6.0, 1.0 * people) if seconds is None else seconds
+    span = max(6.0, 1.2 * people) if seconds is None else seconds
     linger_ids = {(j + 1) * people // (lingerers + 1) for j in range(lingerers)}
     walkers: list[Walker] = []
     tracks: list[Track] = []
@@ -179,11 +179,12 @@ def plan_walkers(
             xs, xe = (-margin, width + margin) if left_to_right else (width + margin, -margin)
             linger = float(rng.uniform(*LINGER_S)) if lingers else 0.0
             duration = (width + 2 * margin) / (width / cross) + linger
-            latest = span - 1.0 if seconds is None else max(0.0, seconds - duration - 0.5)
+            lo, hi = _start_window(span, seconds, duration, attempt)
             if attempt < 150:  # near this person's slot first, anywhere later
-                t0 = float(np.clip(slot * latest + rng.normal(0, 0.5 + 0.05 * attempt), 0, latest))
+                t0 = lo + slot * (hi - lo) + rng.normal(0, 0.5 + 0.05 * attempt)
+                t0 = float(np.clip(t0, lo, hi))
             else:
-                t0 = float(rng.uniform(0, latest))
+                t0 = float(rng.uniform(lo, hi))
             lane = y_far + y_per_px * (size0 - fmin) + rng.uniform(-0.02, 0.02) * height
             walker = Walker(
                 id=pid,
@@ -214,6 +215,22 @@ def plan_walkers(
                 "use fewer --people or more --seconds"
             )
     return walkers
+
+
+def _start_window(
+    span: float, seconds: float | None, duration: float, attempt: int
+) -> tuple[float, float]:
+    """Range of path start times to try: spread over the video so that people leave in time.
+
+    With no fixed length the range grows as attempts fail (there is always room later). In a
+    video too short for a whole crossing, people may already be on their way at the start.
+    """
+    if seconds is None:
+        return 0.0, span - 1.0 + max(0, attempt - 100) * 0.25
+    latest = seconds - duration - 0.5
+    if latest >= 0:
+        return 0.0, latest
+    return -min(duration / 2, -latest), 0.0
 
 
 def _visible_frames(track: Track, width: int, height: int, fps: float, seconds: float) -> int:
