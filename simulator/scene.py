@@ -26,6 +26,7 @@ from simulator.scene_paths import Track, Walker, plan_walkers
 from simulator.scene_render import Look, background, draw_people, make_look
 from simulator.truth import VISIBLE_FRACTION, PersonTruth, SceneTruth, count_windows
 
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")  # containers that take the 'mp4v' codec
 # Independent random streams, so e.g. the background does not change with --people.
 _STREAM_BACKGROUND, _STREAM_PATHS, _STREAM_LOOKS = 1, 2, 3
 
@@ -162,6 +163,9 @@ def write_scene(
 ) -> SceneTruth:
     """Render the video to ``out`` and write the truth JSON; raise SceneError on failure."""
     plan = plan_scene(spec, faces)
+    for path, what in ((out, "video"), (truth_path, "truth file")):
+        if not path.parent.is_dir():
+            raise SceneError(f"cannot write {what} {path}: folder {path.parent} does not exist")
     fourcc = cv2.VideoWriter.fourcc(*"mp4v")
     writer = cv2.VideoWriter(str(out), fourcc, spec.fps, (spec.width, spec.height))
     if not writer.isOpened():
@@ -238,12 +242,19 @@ def scene_main(argv: list[str]) -> int:
         spec.validate()
     except ValueError as exc:
         parser.error(str(exc))
+    if args.out.suffix.lower() not in VIDEO_SUFFIXES:
+        parser.error(f"--out must name a {' / '.join(VIDEO_SUFFIXES)} file, got {args.out}")
+    if args.out.resolve() == args.truth.resolve():
+        parser.error("--out and --truth must be different files")
     try:
         faces = load_portraits(args.cache)
         truth = write_scene(spec, args.out, args.truth, faces)
     except (SceneError, OSError, cv2.error) as exc:
         print(f"kazoe-sim scene: {exc}".splitlines()[0], file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"kazoe-sim scene: interrupted; {args.out} is incomplete", file=sys.stderr)
+        return 130
     print(
         f"wrote {args.out} ({truth.frames} frames, {truth.seconds:g} s, "
         f"{len(truth.people)} people) and {args.truth}"

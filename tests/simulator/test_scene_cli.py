@@ -44,6 +44,21 @@ def test_bad_arguments_exit_2_with_one_line(
     assert not truth.exists()
 
 
+def test_out_must_be_a_video_file_distinct_from_truth(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for out, truth, message in (
+        ("s.txt", "t.json", "--out must name a .mp4"),
+        ("s.mp4", "s.mp4", "--out and --truth must be different files"),
+    ):
+        with pytest.raises(SystemExit) as info:
+            scene_main(
+                ["--people", "1", "--out", str(tmp_path / out), "--truth", str(tmp_path / truth)]
+            )
+        assert info.value.code == 2
+        assert message in capsys.readouterr().err
+
+
 def test_missing_required_option_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         scene_main(["--people", "3"])
@@ -151,6 +166,6 @@ def test_unwritable_output_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture
     code = scene_main(["--people", "1", "--out", str(out), "--truth", str(tmp_path / "t.json")])
     assert code == 1
     err = capsys.readouterr().err
-    assert err.startswith("kazoe-sim scene: cannot write video")
+    assert err.startswith(f"kazoe-sim scene: cannot write video {out}: folder")
     assert err.count("\n") == 1
     assert not (tmp_path / "t.json").exists()
