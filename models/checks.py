@@ -124,7 +124,7 @@ def softmax_check(entry: Entry, onnx_path: Path, batch: int = 2) -> float:
 
 
 def _run_tflite(path: Path, image: Array) -> dict[str, Array]:
-    from ai_edge_litert.interpreter import (  # noqa: PLC0415 - build-only dependency
+    from ai_edge_litert.interpreter import (
         Interpreter,
         OpResolverType,
     )

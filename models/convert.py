@@ -14,8 +14,8 @@ def tflite_to_onnx(src: Path, dst: Path) -> None:
     raw = dst.with_name(dst.name + ".raw")
     try:
         with silenced("tflite2onnx"):
-            import onnx  # noqa: PLC0415 - only a real build needs the converter stack
-            import tflite2onnx  # noqa: PLC0415
+            import onnx
+            import tflite2onnx
 
             tflite2onnx.convert(str(src), str(raw))
             model = onnx.load(str(raw))

@@ -150,15 +150,6 @@ def test_looping_file_keeps_the_clock_moving_forward(video: Path) -> None:
     assert source.state == "running"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: FileSource loop timing: on each restart offset = (index + 1) / fps, but pts "
-        "still adds the global index / fps, so a 1.0 s file's second pass starts at 2.1 s "
-        "and its third at 4.1 s (each pass spans 2 s of media time; with realtime=True the "
-        "node sleeps ~1.2 s between passes)"
-    ),
-)
 def test_each_loop_of_a_file_spans_the_file_length(video: Path) -> None:
     source = FileSource(video, SourceConfig(uri=str(video), loop=True), ANCHOR)
     stamps = [

@@ -57,7 +57,7 @@ def test_silenced_swallows_python_and_c_level_output(capfd: pytest.CaptureFixtur
         sys.stderr.write("python stderr\n")
         os.write(1, b"c stdout\n")
         os.write(2, b"c stderr\n")
-        import logging  # noqa: PLC0415
+        import logging
 
         logging.getLogger("tflite2onnx").warning("Data type float16 not supported")
     print("after")
