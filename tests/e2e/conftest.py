@@ -55,6 +55,7 @@ def node_toml(
     purposes: str = '["footfall", "demographics"]',
     port: int | None = None,
     password_file: Path | None = None,
+    start: str = START,
 ) -> str:
     host = broker.host if broker else "127.0.0.1"
     port = port if port is not None else (broker.port if broker else 1)
@@ -68,7 +69,7 @@ state_dir = "{state}"
 
 [source]
 uri = "{source}"
-start_time = "{START}"
+start_time = "{start}"
 
 [mqtt]
 host = "{host}"
