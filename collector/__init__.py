@@ -1,0 +1,1 @@
+"""Kazoe collector: stores counts from many nodes and serves the dashboard."""
