@@ -18,6 +18,7 @@ template is the rewritten production file. The system broker is never touched.
 
 from __future__ import annotations
 
+import gc
 import re
 import shlex
 import shutil
@@ -25,6 +26,7 @@ import ssl
 import subprocess
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -290,6 +292,14 @@ class TlsBroker:
     def log_tail(self, lines: int = 20) -> str:
         return self._dev.log_tail(lines) if self._dev is not None else ""
 
+    def log_count(self, text: str) -> int:
+        """How many lines of this run's broker log contain ``text``."""
+        try:
+            log = (self.state_dir / "mosquitto.log").read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return 0
+        return sum(text in line for line in log.splitlines())
+
     def __enter__(self) -> TlsBroker:
         try:
             return self.start()
@@ -436,12 +446,9 @@ class TlsProbe:
 
     def connect(self, timeout_s: float = 5.0) -> Outcome:
         """Connect and wait for the CONNACK, a TLS failure or the connection to close."""
-        try:
-            self._client.connect(self.host, self.port, keepalive=self._keepalive_s)
-        except ssl.SSLError as exc:
-            return Outcome(False, f"TLS handshake refused ({exc.reason or exc})")
-        except OSError as exc:
-            return Outcome(False, f"connection failed ({exc})")
+        failure = self._open()
+        if failure is not None:
+            return Outcome(False, failure)
         self._client.loop_start()
         self._started = True
         with self._cond:
@@ -454,6 +461,23 @@ class TlsProbe:
         if closed is not None:
             return Outcome(False, f"connection closed before CONNACK ({closed})")
         return Outcome(False, f"no CONNACK within {timeout_s:g}s")
+
+    def _open(self) -> str | None:
+        """Open the connection (TCP + TLS handshake); a failure as text, else None."""
+        with warnings.catch_warnings():
+            # paho 2.2 leaves its socket open when the TLS handshake fails; it is
+            # closed when collected, with a ResourceWarning we expect right here.
+            warnings.simplefilter("ignore", ResourceWarning)
+            try:
+                self._client.connect(self.host, self.port, keepalive=self._keepalive_s)
+            except ssl.SSLError as exc:
+                failure = f"TLS handshake refused ({exc.reason or exc})"
+            except OSError as exc:
+                failure = f"connection failed ({exc})"
+            else:
+                return None
+            gc.collect()
+        return failure
 
     def publish(
         self, topic: str, payload: bytes, *, retain: bool = False, timeout_s: float = 5.0
