@@ -1,0 +1,131 @@
+"""Roll-ups (per site or node, over hours) that re-apply small-count suppression.
+
+Input: per-cell sums over a group of windows (``n`` windows had the cell,
+``nulls`` of them withheld it, ``total`` is the sum of the rest). A cell is
+*known* only if every window of the group had it and none withheld it; an
+unknown cell is withheld, never summed as zero. Then ``edge.suppression``
+re-applies the node's rule to the roll-up: every cell with 0 < count < k and
+every unknown cell is withheld (an unknown cell enters as 1, so it is primary),
+plus complementary cells so that no withheld cell can be recomputed from the
+published ones through ``people = sum(gender) = sum(bands)`` and the joint table.
+
+Why this is enough across overlapping roll-ups: a published roll-up cell is a
+sum of published window cells only (any withheld input makes it unknown), so
+differencing roll-ups (site minus node, day minus hours) reveals nothing that
+the published windows do not already show.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from edge.suppression import build_table, suppress
+
+GENDERS = ("female", "male", "unknown")
+WINDOWS_CELL = "_windows"
+Cell = int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CellSum:
+    n: int
+    nulls: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """A suppressed roll-up: withheld cells are None and named in ``withheld``."""
+
+    windows: int
+    people: Cell
+    gender: dict[str, Cell] | None
+    age_bands: dict[str, Cell] | None
+    joint: dict[str, dict[str, Cell]] | None
+    withheld: tuple[str, ...]
+    k: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "windows": self.windows,
+            "people": self.people,
+            "gender": self.gender,
+            "age_bands": self.age_bands,
+            "joint": self.joint,
+            "withheld": list(self.withheld),
+            "k": self.k,
+        }
+
+
+def band_key(label: str) -> tuple[int, str]:
+    """Age bands in age order ('0-12' < '13-19' < '70+'); labels without a number last."""
+    match = re.match(r"^(\d+)", label)
+    return (int(match[1]) if match else 10_000, label)
+
+
+def _gender_key(label: str) -> tuple[int, str]:
+    return (GENDERS.index(label) if label in GENDERS else len(GENDERS), label)
+
+
+def roll_up(sums: Mapping[str, CellSum], k: int) -> Rollup:
+    """Combine cell sums into a roll-up and suppress it with threshold ``k``."""
+    key = tuple(sorted((name, s.n, s.nulls, s.total) for name, s in sums.items()))
+    return _roll_up(key, k)
+
+
+@lru_cache(maxsize=4096)
+def _roll_up(key: tuple[tuple[str, int, int, int], ...], k: int) -> Rollup:
+    sums = {name: CellSum(n, nulls, total) for name, n, nulls, total in key}
+    windows = sums.pop(WINDOWS_CELL, CellSum(0, 0, 0)).n
+    if windows == 0:
+        return Rollup(0, 0, None, None, None, (), k)
+
+    def value(name: str) -> Cell:
+        s = sums.get(name)
+        return s.total if s is not None and s.n == windows and s.nulls == 0 else None
+
+    genders = sorted({n.split(".", 1)[1] for n in sums if n.startswith("gender.")}, key=_gender_key)
+    bands = sorted({n.split(".", 1)[1] for n in sums if n.startswith("age_bands.")}, key=band_key)
+    joint_names = [n for n in sums if n.startswith("joint.")]
+    known: dict[str, Cell] = {"people": value("people")}
+    gender = {g: value(f"gender.{g}") for g in genders} or None
+    age_bands = {b: value(f"age_bands.{b}") for b in bands} or None
+    joint: dict[str, dict[str, Cell]] | None = None
+    if joint_names and gender and age_bands:
+        joint = {g: {b: value(f"joint.{g}.{b}") for b in bands} for g in genders}
+    known.update({f"gender.{g}": v for g, v in (gender or {}).items()})
+    known.update({f"age_bands.{b}": v for b, v in (age_bands or {}).items()})
+    for g, row in (joint or {}).items():
+        known.update({f"joint.{g}.{b}": v for b, v in row.items()})
+
+    def forced(v: Cell) -> int:
+        return 1 if v is None else v  # unknown: 0 < 1 < k, so it is withheld as primary
+
+    table = build_table(
+        forced(known["people"]),
+        {g: forced(v) for g, v in gender.items()} if gender else None,
+        {b: forced(v) for b, v in age_bands.items()} if age_bands else None,
+        {g: {b: forced(v) for b, v in row.items()} for g, row in joint.items()} if joint else None,
+    )
+    withheld = {table.names[i] for i in suppress(table, k)}
+
+    def shown(name: str) -> Cell:
+        return None if name in withheld else known[name]
+
+    return Rollup(
+        windows=windows,
+        people=shown("people"),
+        gender={g: shown(f"gender.{g}") for g in gender} if gender else None,
+        age_bands={b: shown(f"age_bands.{b}") for b in age_bands} if age_bands else None,
+        joint=(
+            {g: {b: shown(f"joint.{g}.{b}") for b in row} for g, row in joint.items()}
+            if joint
+            else None
+        ),
+        withheld=tuple(n for n in table.names if n in withheld),
+        k=k,
+    )

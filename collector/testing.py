@@ -1,0 +1,124 @@
+"""Test and load-test helpers shipped with the package (like ``edge.testing``).
+
+``collector_settings`` builds a config for a ``DevBroker``; ``running`` starts a
+``Collector`` (optionally with its dashboard on a free port) and stops it;
+``SimNode`` is a node that publishes windows through a real broker connection.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from collector.config import CollectorSettings
+from collector.service import Collector
+from edge.testing import sample_counts, sample_status
+from simulator.broker import DevBroker, ProbeClient
+
+
+def collector_settings(
+    broker: DevBroker,
+    database_url: str,
+    *,
+    client_id: str = "collector-1",
+    share_group: str = "test",
+    **sections: dict[str, Any],
+) -> CollectorSettings:
+    """A collector config for ``broker`` as user ``watcher``; ``sections`` override keys."""
+    raw: dict[str, dict[str, Any]] = {
+        "mqtt": {
+            "host": broker.host,
+            "port": broker.port,
+            "username": "watcher",
+            "password_file": str(broker.password_file("watcher")),
+            "client_id": client_id,
+            "share_group": share_group,
+            "keepalive_s": 5,
+            "reconnect_min_s": 1,
+            "reconnect_max_s": 2,
+        },
+        "database": {"url": database_url},
+        "http": {"port": 0, "refresh_s": 0.2},
+        "metrics": {"port": 0},
+    }
+    for name, values in sections.items():
+        raw.setdefault(name, {}).update(values)
+    return CollectorSettings.model_validate(raw)
+
+
+@contextmanager
+def running(
+    settings: CollectorSettings, *, http: bool = False, timeout_s: float = 10.0
+) -> Iterator[Collector]:
+    """A started collector, subscribed to the broker; with ``http`` its dashboard runs too."""
+    collector = Collector(settings)
+    thread: threading.Thread | None = None
+    try:
+        sock = collector.bind() if http else None
+        collector.start()
+        if sock is not None:
+            thread = threading.Thread(target=collector.serve_http, args=(sock,), daemon=True)
+            thread.start()
+        if not collector.wait_connected(timeout_s):
+            raise AssertionError(f"collector {settings.mqtt.client_id} did not subscribe in time")
+        yield collector
+    finally:
+        collector.stop()
+        if thread is not None:
+            thread.join(10)
+
+
+def recent_start(minutes_ago: int = 60) -> datetime:
+    """A whole minute ``minutes_ago`` before now (UTC): windows near now stay in retention."""
+    now = datetime.fromtimestamp(time.time() // 60 * 60, tz=UTC)
+    return now - timedelta(minutes=minutes_ago)
+
+
+def recent_counts(node_id: str, seq: int, base: datetime, **changes: Any) -> bytes:
+    """``sample_counts`` for the one-minute window ``seq`` after ``base``."""
+    start = base + timedelta(minutes=seq - 1)
+    fields: dict[str, Any] = {"window_start": start, "window_end": start + timedelta(minutes=1)}
+    fields.update(changes)
+    return sample_counts(node_id, seq, **fields).to_json()
+
+
+class SimNode:
+    """A node connected as itself: publishes windows (QoS 1, waits for PUBACK), status, notice.
+
+    Window ``seq`` covers the minute ``seq - 1`` after ``base`` (default: an hour ago).
+    """
+
+    def __init__(self, broker: DevBroker, node_id: str, *, base: datetime | None = None) -> None:
+        self.node_id = node_id
+        self.base = recent_start() if base is None else base
+        self.client = ProbeClient(
+            broker.host,
+            broker.port,
+            username=node_id,
+            password=broker.password(node_id),
+            client_id=node_id,
+        )
+        reason = self.client.connect()
+        if reason.is_failure:
+            raise AssertionError(f"{node_id} could not connect: {reason}")
+
+    def topic(self, leaf: str) -> str:
+        return f"kazoe/v1/{self.node_id}/{leaf}"
+
+    def window(self, seq: int, **changes: Any) -> None:
+        self.publish("counts", recent_counts(self.node_id, seq, self.base, **changes))
+
+    def status(self, state: Any = "online", **changes: Any) -> None:
+        self.publish("status", sample_status(self.node_id, state, **changes).to_json(), retain=True)
+
+    def publish(self, leaf: str, payload: bytes, *, retain: bool = False) -> None:
+        reason = self.client.publish(self.topic(leaf), payload, retain=retain)
+        if reason is not None and reason.is_failure:
+            raise AssertionError(f"broker refused {self.topic(leaf)}: {reason}")
+
+    def close(self) -> None:
+        self.client.close()
