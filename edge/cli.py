@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edge import __version__
-from edge.config import ConfigInvalid, load_config
+from edge.config import ConfigInvalid, NodeSettings, load_config
 from edge.errors import ConfigError, KazoeError
 
 log = logging.getLogger("kazoe")
@@ -72,6 +72,54 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_node(settings, options, install_signals=True)
 
 
+def _load(path: Path) -> NodeSettings | int:
+    """The config, or the exit code after printing what is wrong with it."""
+    try:
+        return load_config(path)
+    except ConfigInvalid as exc:
+        for key, value, reason in exc.rows:
+            print(f"{path}: {key} = {value}: {reason}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as exc:
+        print(f"kazoe: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def cmd_notice(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from edge.notice import build_notice, render_html, render_markdown
+
+    settings = _load(Path(args.config))
+    if isinstance(settings, int):
+        return settings
+    notice = build_notice(settings, datetime.now(tz=UTC))
+    if args.format == "json":
+        text = notice.model_dump_json(by_alias=True, indent=2) + "\n"
+    elif args.format == "md":
+        text = render_markdown(notice)
+    else:
+        text = render_html(notice)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            Path(args.out).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            print(f"kazoe: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
+            return EXIT_FAILED
+        print(f"wrote {args.out}")
+    return EXIT_OK
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from edge.audit import verify
+
+    verdict = verify(Path(args.state_dir))
+    print(verdict.message, file=sys.stdout if verdict.ok else sys.stderr)
+    return EXIT_OK if verdict.ok else EXIT_FAILED
+
+
 def cmd_watch(argv: list[str]) -> int:
     from edge.watch import watch_main
 
@@ -104,6 +152,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--ack-timeout", type=float, default=60.0, help="with --once: seconds to wait for PUBACKs"
     )
     run.set_defaults(func=cmd_run)
+
+    notice = sub.add_parser("notice", help="render the privacy notice from a config")
+    notice.add_argument("config")
+    notice.add_argument("--format", choices=["html", "md", "json"], default="html")
+    notice.add_argument("--out", help="write to this file instead of standard output")
+    notice.set_defaults(func=cmd_notice)
+
+    audit = sub.add_parser("audit", help="the node's tamper-evident audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="check the hash chain; names the first bad line")
+    verify.add_argument("state_dir", nargs="?", default="state")
+    verify.set_defaults(func=cmd_audit_verify)
 
     watch = sub.add_parser("watch", help="live table of counts and status per node", add_help=False)
     watch.set_defaults(func=None)

@@ -61,6 +61,16 @@ class SourceConfig(_Section):
 
 class DetectorConfig(_Section):
     model: Literal["full_range", "short_range"] = "full_range"
+    mode: Literal["pyramid", "tiles"] = Field(
+        "pyramid",
+        description="pyramid: the whole frame at each scale; tiles: overlapping native-size tiles",
+    )
+    scales: tuple[float, ...] = Field(
+        (2.0,),
+        min_length=1,
+        max_length=4,
+        description="pyramid mode: frame pixels per model pixel, one pass each",
+    )
     score_threshold: float = Field(0.6, gt=0, lt=1, description="minimum face score")
     nms_iou: float = Field(0.3, gt=0, lt=1)
     tile_size: int = Field(384, ge=128, le=1920, description="square tile side in pixels")
@@ -69,6 +79,13 @@ class DetectorConfig(_Section):
     )
     whole_frame: bool = Field(True, description="also run on the whole frame for large faces")
     threads: int = Field(1, ge=1, le=16, description="onnxruntime intra-op threads")
+
+    @field_validator("scales")
+    @classmethod
+    def _scales(cls, scales: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0.5 <= s <= 16 for s in scales):
+            raise ValueError("each scale must be between 0.5 and 16")
+        return scales
 
 
 class AttributesConfig(_Section):
@@ -179,6 +196,11 @@ class MqttConfig(_Section):
             ) from None
 
 
+class MetricsConfig(_Section):
+    host: str = Field("127.0.0.1", min_length=1, description="bind address (loopback by default)")
+    port: int = Field(9108, ge=0, le=65535, description="Prometheus endpoint port; 0 turns it off")
+
+
 class ModelsConfig(_Section):
     dir: Path = Field(Path("models/build"), description="where `make models` wrote the model files")
 
@@ -195,6 +217,7 @@ class NodeSettings(_Section):
     attributes: AttributesConfig = AttributesConfig()
     tracker: TrackerConfig = TrackerConfig()
     models: ModelsConfig = ModelsConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     def policy_hash(self) -> str:
         """sha256 over the policy and the aggregation it governs (published everywhere)."""

@@ -18,10 +18,18 @@ LOCK_FILE = "models.json"
 
 
 def _lock_ids(models_dir: Path) -> dict[str, str]:
+    return {name: entry[0] for name, entry in lock_entries(models_dir).items()}
+
+
+def lock_entries(models_dir: Path) -> dict[str, tuple[str, str]]:
+    """name -> (id, licence) for every model in ``models.json``."""
     path = models_dir / LOCK_FILE
     try:
         lock = json.loads(path.read_text(encoding="utf-8"))
-        return {name: str(entry["id"]) for name, entry in lock["models"].items()}
+        return {
+            name: (str(entry["id"]), str(entry.get("licence", "unknown")))
+            for name, entry in lock["models"].items()
+        }
     except FileNotFoundError:
         raise ModelError(f"{path} not found; run 'make models' to build the models") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -17,7 +17,9 @@ from datetime import UTC, datetime
 from edge import __version__
 from edge.aggregator import Aggregator
 from edge.analyser import Analyser
+from edge.audit import AuditLog
 from edge.config import NodeSettings
+from edge.metrics import NodeMetrics
 from edge.outbox import Outbox
 from edge.payload import ModelIds, StatusPayload
 from edge.policy import seal
@@ -30,6 +32,10 @@ log = logging.getLogger("kazoe.node")
 STATUS_EVERY_S = 30.0
 PURGE_EVERY_S = 3600.0
 DAY_S = 86400.0
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, tz=UTC).isoformat()
 
 
 @dataclass(slots=True)
@@ -55,6 +61,8 @@ class Node:
         models: ModelIds,
         boot_id: str | None = None,
         wall_clock: Callable[[], float] = time.time,
+        audit: AuditLog | None = None,
+        metrics: NodeMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.source = source
@@ -64,6 +72,8 @@ class Node:
         self.models = models
         self.boot_id = boot_id or uuid.uuid4().hex
         self.wall_clock = wall_clock
+        self.audit = audit
+        self.metrics = metrics or NodeMetrics()
         self.tracker = Tracker(settings.tracker)
         self.aggregator = Aggregator(
             settings.aggregate,
@@ -92,6 +102,7 @@ class Node:
                 "uptime_s": round(uptime, 1),
                 "fps": round(self.stats.frames / uptime, 2) if uptime > 0 else 0.0,
                 "outbox_depth": self.outbox.depth(),
+                "audit_hash": self.audit.last_hash if self.audit else None,
                 "source": self.source.state
                 if self.source.state in ("running", "stalled", "reconnecting", "ended")
                 else None,
@@ -117,6 +128,14 @@ class Node:
             return sealed.payload.to_json()
 
         seq = self.outbox.append(counts.window_start, counts.window_end, make)
+        if self.audit is not None:
+            self.audit.append(
+                "window",
+                seq=seq,
+                window_start=datetime.fromtimestamp(counts.window_start, tz=UTC).isoformat(),
+                suppressed_cells=sealed_cells,
+            )
+        self.metrics.windows.inc()
         self.stats.windows_closed += 1
         self.stats.people += counts.people
         log.info(
@@ -149,6 +168,16 @@ class Node:
     def purge(self) -> None:
         cutoff = self.wall_clock() - self.settings.policy.retention_days * DAY_S
         result = self.outbox.purge(cutoff)
+        self.metrics.purged.inc(result.rows)
+        if self.audit is not None:
+            self.audit.append(
+                "purge",
+                retention_days=self.settings.policy.retention_days,
+                rows=result.rows,
+                undelivered=result.undelivered,
+                oldest_end=_iso(result.oldest_end),
+                newest_end=_iso(result.newest_end),
+            )
         if result.rows:
             log.info(
                 "retention purge: %d windows older than %d days deleted (%d never delivered)",
@@ -159,6 +188,9 @@ class Node:
 
     def _upkeep(self) -> None:
         self.pump()
+        self.metrics.outbox.set(self.outbox.depth())
+        self.metrics.connected.set(1.0 if self.publisher.connected else 0.0)
+        self.metrics.set_source(self.source.state)
         now = time.monotonic()
         if now - self._last_status >= STATUS_EVERY_S:
             self._last_status = now
@@ -187,12 +219,26 @@ class Node:
                 continue
             analysed = self.analyser.analyse(frame)
             self.stats.frames += 1
+            self._observe_frame()
             for track in self.tracker.update(analysed):
                 self.aggregator.add(track)
             self.aggregator.observe_time(analysed.ts)
             for counts in self.aggregator.advance(analysed.ts):
                 self._store(counts)
             self._upkeep()
+
+    def _observe_frame(self) -> None:
+        times = self.analyser.times
+        self.metrics.frames.inc()
+        if times.detect:
+            self.metrics.stage_ms.labels(stage="detect").observe(times.detect[-1])
+        if times.attributes:
+            self.metrics.stage_ms.labels(stage="attributes").observe(times.attributes[-1])
+        if times.lifetime:
+            self.metrics.lifetime.observe(times.lifetime[-1] / 1000)
+        uptime = time.monotonic() - self.stats.started_monotonic
+        if uptime > 0:
+            self.metrics.fps.set(self.stats.frames / uptime)
 
     def finish_source(self) -> None:
         """End of a file: every open track ends, every window (the partial last one too) closes."""

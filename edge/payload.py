@@ -23,6 +23,7 @@ from edge.errors import PayloadError
 
 COUNTS_SCHEMA_ID: Literal["kazoe.counts/1"] = "kazoe.counts/1"
 STATUS_SCHEMA_ID: Literal["kazoe.status/1"] = "kazoe.status/1"
+NOTICE_SCHEMA_ID: Literal["kazoe.notice/1"] = "kazoe.notice/1"
 
 NodeId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 Count = Annotated[int, Field(ge=0)]
@@ -110,15 +111,68 @@ class StatusPayload(_Wire):
     fps: float | None = Field(None, ge=0)
     outbox_depth: int | None = Field(None, ge=0)
     source: Literal["running", "stalled", "reconnecting", "ended"] | None = None
+    audit_hash: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="hash of the latest local audit-log entry"
+    )
     at: datetime
 
     def to_json(self) -> bytes:
         return self.model_dump_json(by_alias=True, exclude_none=True).encode()
 
 
+class NoticePurpose(_Wire):
+    id: Literal["footfall", "demographics"]
+    dpv: str = Field(description="W3C DPV purpose concept")
+    description: str
+
+
+class NoticeModel(_Wire):
+    id: str
+    licence: str
+
+
+class NoticeRetention(_Wire):
+    days: int = Field(ge=1, le=365)
+    iso8601: str = Field(description="dpv:StorageDuration as an ISO 8601 duration, e.g. P7D")
+
+
+class NoticePayload(_Wire):
+    """Retained on ``kazoe/v1/<node_id>/notice``: what this node counts, why, and for how long."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"$id": "https://kazoe.example/schemas/notice-1.json"},
+    )
+
+    schema_: Literal["kazoe.notice/1"] = Field(NOTICE_SCHEMA_ID, alias="schema")
+    node_id: str
+    site: str
+    location: str
+    controller: str
+    contact: str
+    statement: str
+    purposes: list[NoticePurpose]
+    data_published: list[str] = Field(description="fields of kazoe/v1/<node_id>/counts")
+    data_not_collected: list[str]
+    retention: NoticeRetention
+    k: int = Field(ge=2, description="cells with 0 < count < k are withheld")
+    window_seconds: int
+    age_bands: list[str]
+    models: list[NoticeModel]
+    policy_hash: str
+    notice_url: str | None = None
+    pia_reference: str | None = None
+    at: datetime
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(by_alias=True).encode()
+
+
 SCHEMAS: dict[str, type[_Wire]] = {
     "counts.schema.json": CountsPayload,
     "status.schema.json": StatusPayload,
+    "notice.schema.json": NoticePayload,
 }
 
 

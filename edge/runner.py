@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import signal
 import sys
@@ -14,16 +15,19 @@ from types import FrameType
 from edge import __version__
 from edge.analyser import Analyser
 from edge.attributes import AttributeEstimator
+from edge.audit import AuditLog
 from edge.config import NodeSettings
 from edge.detector import Detector
 from edge.errors import ConfigError, KazoeError
+from edge.metrics import NodeMetrics
 from edge.models_info import model_ids
 from edge.node import Node
+from edge.notice import build_notice
 from edge.outbox import Outbox
 from edge.payload import ModelIds, StatusPayload
 from edge.policy import check_purpose_coverage
 from edge.publisher import Publisher
-from edge.sources import is_live, open_source
+from edge.sources import FrameSource, is_live, open_source
 
 log = logging.getLogger("kazoe.run")
 DB_NAME = "kazoe.db"
@@ -60,7 +64,7 @@ def _check_options(settings: NodeSettings, options: RunOptions) -> None:
 
 
 def _make_publisher(
-    settings: NodeSettings, node_ref: list[Node], boot_id: str, models: ModelIds
+    settings: NodeSettings, node_ref: list[Node], boot_id: str, models: ModelIds, notice: bytes
 ) -> Publisher:
     from edge.mqtt import MqttPublisher
 
@@ -81,7 +85,81 @@ def _make_publisher(
             }
         )
 
-    return MqttPublisher.from_settings(settings, status)
+    return MqttPublisher.from_settings(settings, status, notice=notice)
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """Everything a node needs, built and checked before anything runs."""
+
+    settings: NodeSettings
+    models: ModelIds
+    analyser: Analyser
+    source: FrameSource
+    outbox: Outbox
+    audit: AuditLog
+    notice: bytes
+
+
+def assemble(settings: NodeSettings, options: RunOptions) -> Parts:
+    """Validate options and purposes, load the models, open source, outbox and audit log."""
+    settings = effective_settings(settings, options)
+    check_purpose_coverage(settings)
+    _check_options(settings, options)
+    models = model_ids(settings.models.dir, settings.detector.model, settings.policy.demographics)
+    detector = Detector.from_dir(settings.models.dir, settings.detector)
+    # Minimum acquisition: without the demographics purpose the attribute models never load.
+    estimator = (
+        AttributeEstimator.from_dir(
+            settings.models.dir, settings.attributes, settings.detector.threads
+        )
+        if settings.policy.demographics
+        else None
+    )
+    notice = build_notice(settings, datetime.now(tz=UTC)).to_json()
+    anchor = settings.source.start_time or datetime.now(tz=UTC)
+    source = open_source(settings.source.uri, settings.source, anchor)
+    try:
+        outbox = Outbox(settings.node.state_dir / DB_NAME)
+        audit = AuditLog(settings.node.state_dir)
+    except KazoeError:
+        source.close()
+        raise
+    analyser = Analyser(detector, estimator, settings.attributes.every_n_frames)
+    return Parts(settings, models, analyser, source, outbox, audit, notice)
+
+
+def _install_signals(node: Node) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s; stopping", signal.Signals(signum).name)
+        node.stop_event.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _run(node: Node, parts: Parts, options: RunOptions) -> int:
+    """The node's life between start and stop; returns the exit code."""
+    node.purge()
+    node.publisher.start()
+    node.run_frames()
+    if node.stop_event.is_set():
+        node.drain(2.0)
+        return 0
+    node.finish_source()
+    drained = node.drain(options.ack_timeout_s if options.once else 10.0)
+    if options.once and not drained:
+        print(
+            f"kazoe: {node.outbox.depth()} closed windows were not acknowledged within "
+            f"{options.ack_timeout_s:.0f} s; they stay in {parts.outbox.path} "
+            "and are sent on the next run",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 def run_node(
@@ -93,88 +171,69 @@ def run_node(
 ) -> int:
     """Run until the source ends (``--once``) or a signal; returns the process exit code."""
     try:
-        settings = effective_settings(settings, options)
-        check_purpose_coverage(settings)
-        _check_options(settings, options)
-        models = model_ids(
-            settings.models.dir, settings.detector.model, settings.policy.demographics
-        )
-        detector = Detector.from_dir(settings.models.dir, settings.detector)
-        estimator = (
-            AttributeEstimator.from_dir(
-                settings.models.dir, settings.attributes, settings.detector.threads
-            )
-            if settings.policy.demographics
-            else None
-        )
-        anchor = settings.source.start_time or datetime.now(tz=UTC)
-        source = open_source(settings.source.uri, settings.source, anchor)
-        outbox = Outbox(settings.node.state_dir / DB_NAME)
+        parts = assemble(settings, options)
     except KazoeError as exc:
         print(f"kazoe: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
-
+    settings = parts.settings
     node_ref: list[Node] = []
     boot_id = uuid.uuid4().hex
-    pub = publisher or _make_publisher(settings, node_ref, boot_id, models)
+    pub = publisher or _make_publisher(settings, node_ref, boot_id, parts.models, parts.notice)
+    metrics = NodeMetrics()
+    metrics.serve(settings.metrics)
     node = Node(
         settings,
-        source=source,
-        analyser=Analyser(detector, estimator, settings.attributes.every_n_frames),
-        outbox=outbox,
+        source=parts.source,
+        analyser=parts.analyser,
+        outbox=parts.outbox,
         publisher=pub,
-        models=models,
+        models=parts.models,
         boot_id=boot_id,
+        audit=parts.audit,
+        metrics=metrics,
     )
     node_ref.append(node)
-
-    if install_signals and threading.current_thread() is threading.main_thread():
-
-        def stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("received %s; stopping", signal.Signals(signum).name)
-            node.stop_event.set()
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
-
+    if install_signals:
+        _install_signals(node)
     log.info(
         "node %s starting: source %s, purposes %s, boot %s",
         settings.node.id,
         settings.source.uri,
         ",".join(settings.policy.purposes),
-        node.boot_id,
+        boot_id,
     )
-    code = 0
+    parts.audit.append(
+        "start",
+        version=__version__,
+        boot_id=boot_id,
+        node_id=settings.node.id,
+        config_sha256=hashlib.sha256(settings.model_dump_json().encode()).hexdigest(),
+        policy_hash=settings.policy_hash(),
+        models=parts.models.model_dump(),
+    )
+    code = 1
     try:
-        node.purge()
-        pub.start()
-        node.run_frames()
-        if not node.stop_event.is_set():
-            node.finish_source()
-            drained = node.drain(options.ack_timeout_s if options.once else 10.0)
-            if options.once and not drained:
-                print(
-                    f"kazoe: {node.outbox.depth()} closed windows were not acknowledged within "
-                    f"{options.ack_timeout_s:.0f} s; they stay in {outbox.path} "
-                    "and are sent on the next run",
-                    file=sys.stderr,
-                )
-                code = 1
-        else:
-            node.drain(2.0)
+        code = _run(node, parts, options)
     except KazoeError as exc:
         print(f"kazoe: {exc}", file=sys.stderr)
-        code = 1
     finally:
-        source.close()
+        parts.source.close()
         pub.stop(node.status("offline", "clean shutdown"), timeout_s=5.0)
+        stats = node.stats
         log.info(
             "node %s stopped: %d frames, %d windows closed, %d acknowledged, %d people",
             settings.node.id,
-            node.stats.frames,
-            node.stats.windows_closed,
-            node.stats.windows_acked,
-            node.stats.people,
+            stats.frames,
+            stats.windows_closed,
+            stats.windows_acked,
+            stats.people,
         )
-        outbox.close()
+        parts.audit.append(
+            "stop",
+            frames=stats.frames,
+            windows_closed=stats.windows_closed,
+            windows_acknowledged=stats.windows_acked,
+            exit_code=code,
+        )
+        parts.outbox.close()
     return code

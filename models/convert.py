@@ -19,6 +19,7 @@ def tflite_to_onnx(src: Path, dst: Path) -> None:
 
             tflite2onnx.convert(str(src), str(raw))
             model = onnx.load(str(raw))
+            _any_size(model)
             _canonicalise(model)
             onnx.checker.check_model(model)
             dst.write_bytes(model.SerializeToString(deterministic=True))
@@ -33,6 +34,56 @@ def tflite_to_onnx(src: Path, dst: Path) -> None:
         ) from None
     finally:
         raw.unlink(missing_ok=True)
+
+
+def _any_size(model: Any) -> None:
+    """Let the fully convolutional BlazeFace graph take any batch and any H, W (multiples of 32).
+
+    tflite2onnx bakes the 192x192 (or 128x128) shape into the graph: each Resize gets
+    fixed output ``sizes`` and the final Reshapes a batch of 1. Replacing ``sizes`` by
+    the equivalent ``scales`` and the batch by 0 ("copy from input") changes nothing
+    at the original size (the parity check still runs there) and lets the node run
+    the detector once on a whole downscaled frame instead of on many small tiles.
+    """
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    graph = model.graph
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes = {
+        info.name: [d.dim_value for d in info.type.tensor_type.shape.dim]
+        for info in [*inferred.graph.value_info, *inferred.graph.input]
+    }
+    inits = {init.name: init for init in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Resize" and len(node.input) == 4:
+            sizes = numpy_helper.to_array(inits[node.input[3]]).astype(np.float32)
+            scales = sizes / np.asarray(shapes[node.input[0]], dtype=np.float32)
+            name = f"{node.input[3]}/scales"
+            if name not in inits:
+                inits[name] = numpy_helper.from_array(scales, name)
+                graph.initializer.append(inits[name])
+            node.input[2] = name
+            del node.input[3]
+        elif node.op_type == "Reshape":
+            target = numpy_helper.to_array(inits[node.input[1]]).copy()
+            target[0] = 0
+            name = f"{node.input[1]}/any_batch"
+            if name not in inits:
+                inits[name] = numpy_helper.from_array(target.astype(np.int64), name)
+                graph.initializer.append(inits[name])
+            node.input[1] = name
+    for index, label in ((0, "N"), (2, "H"), (3, "W")):
+        graph.input[0].type.tensor_type.shape.dim[index].dim_param = label
+    for output in graph.output:
+        output.type.tensor_type.shape.dim[0].dim_param = "N"
+        output.type.tensor_type.shape.dim[1].dim_param = "anchors"
+    del graph.value_info[:]
+    used = {name for node in graph.node for name in node.input}
+    kept = [init for init in graph.initializer if init.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
 
 
 def _canonicalise(model: Any) -> None:

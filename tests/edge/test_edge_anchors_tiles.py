@@ -117,8 +117,9 @@ def test_tiles_cover_every_pixel_with_overlap(width: int, height: int) -> None:
 
 def test_plan_for_1280x720_with_default_config() -> None:
     grid = tiles(plan_views(1280, 720, DetectorConfig()), 1280, 720)
-    assert sorted({v.x0 for v in grid}) == [0, 288, 576, 864, 896]
-    assert sorted({v.y0 for v in grid}) == [0, 288, 336]
+    # Evenly spread: 5 x 3 tiles of 384 px, neighbours overlapping by 160 / 216 px.
+    assert sorted({v.x0 for v in grid}) == [0, 224, 448, 672, 896]
+    assert sorted({v.y0 for v in grid}) == [0, 168, 336]
 
 
 def test_inner_border_flags() -> None:

@@ -133,3 +133,28 @@ def test_attribute_batches_match_single_faces(
     assert single.age is not None
     assert batched.age is not None
     np.testing.assert_allclose(batched.age, [single.age[0]] * 2, rtol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["pyramid", "tiles"])
+@pytest.mark.parametrize("side", [80, 120, 320])
+def test_small_and_large_faces_found_in_both_modes(mode: str, side: int) -> None:
+    """A face crop of `side` px (the face itself ~ 0.6 x side) anywhere in a 1280x720 frame."""
+    _need(MODELS / "face_detection_full_range.onnx", "built models (run 'make models')")
+    detector = Detector.from_dir(MODELS, DetectorConfig(mode=mode))  # type: ignore[arg-type]
+    path = FAIRFACE / SINGLE_FACES[0]
+    if not path.is_file():
+        pytest.skip(f"FairFace test faces not found at {FAIRFACE}")
+    crop = cv2.imread(str(path))
+    assert crop is not None, f"cannot decode {path}"
+    face = cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
+    # Corners and the middle, including spots that straddle tile borders.
+    for x, y in ((10, 10), (1280 - side - 10, 720 - side - 10), (360, 150), (600, 300)):
+        frame = grey_frame()
+        frame[y : y + side, x : x + side] = face
+        found = detector.detect(frame)
+        centres = (found.boxes[:, :2] + found.boxes[:, 2:]) / 2
+        inside = (
+            (centres[:, 0] > x) & (centres[:, 0] < x + side)
+            & (centres[:, 1] > y) & (centres[:, 1] < y + side)
+        )  # fmt: skip
+        assert inside.sum() == 1, f"{mode}: {side} px crop at ({x}, {y}): {found.boxes}"

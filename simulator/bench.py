@@ -1,0 +1,197 @@
+"""``make bench``: throughput, per-stage latency, memory, cold start and recall on a scene.
+
+Figures, not pass/fail. Runs the node's own stages (no broker) on one core:
+onnxruntime with one thread and, where the OS allows, the process pinned to one CPU.
+Recall counts (frame, face) pairs whose face is at least 48 px wide and fully in
+view, and a detection whose centre falls inside that face's box.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.analyser import Analyser
+from edge.attributes import AttributeEstimator
+from edge.config import NodeSettings
+from edge.detector import Detector
+from edge.tracker import Tracker
+from edge.types import AnalysedFrame, Detections, FaceAttributes, ImageArray
+from simulator.portraits import load_portraits
+from simulator.scene import SceneSpec, plan_scene, write_scene
+from simulator.scene_paths import Track
+
+REPO = Path(__file__).resolve().parent.parent
+MIN_FACE_PX = 48
+Box = tuple[int, int, int, int]
+COLD_START = """
+import time, numpy as np
+t0 = time.perf_counter()
+from pathlib import Path
+from simulator.bench import settings, Analyser, Detector, AttributeEstimator
+from edge.types import Frame
+s = settings(Path({models!r}), {detector!r})
+a = Analyser(Detector.from_dir(s.models.dir, s.detector),
+             AttributeEstimator.from_dir(s.models.dir, s.attributes))
+a.analyse(Frame(0, 0.0, np.zeros((720, 1280, 3), np.uint8)))
+"""
+
+
+@dataclass
+class Run:
+    """What one pass over the scene measured."""
+
+    stages: dict[str, list[float]] = field(
+        default_factory=lambda: {"decode": [], "detect": [], "attributes": [], "track": []}
+    )
+    frames: int = 0
+    faces: int = 0
+    found: int = 0
+    people: int = 0
+    seconds: float = 0.0
+
+
+def settings(models: Path, detector: dict[str, object] | None = None) -> NodeSettings:
+    return NodeSettings.model_validate(
+        {
+            "node": {"id": "bench"},
+            "source": {"uri": "unused"},
+            "policy": {"purposes": ["footfall", "demographics"]},
+            "models": {"dir": str(models)},
+            "detector": detector or {},
+        }
+    )
+
+
+def truth_boxes(tracks: list[Track], frame: int, width: int, height: int) -> list[Box]:
+    """Faces >= 48 px wide and fully inside the frame at ``frame``."""
+    boxes = []
+    for t in tracks:
+        i = frame - t.k0
+        if 0 <= i < len(t.w):
+            x0, y0, w, h = int(t.x0[i]), int(t.y0[i]), int(t.w[i]), int(t.h[i])
+            inside = x0 >= 0 and y0 >= 0 and x0 + w <= width and y0 + h <= height
+            if inside and w >= MIN_FACE_PX:
+                boxes.append((x0, y0, x0 + w, y0 + h))
+    return boxes
+
+
+def hits(boxes: list[Box], det: Detections) -> int:
+    """How many truth boxes contain the centre of some detection."""
+    centres = (det.boxes[:, :2] + det.boxes[:, 2:]) / 2
+    found = 0
+    for x0, y0, x1, y1 in boxes:
+        cx, cy = centres[:, 0], centres[:, 1]
+        found += bool(((cx >= x0) & (cx <= x1) & (cy >= y0) & (cy <= y1)).any())
+    return found
+
+
+def cold_start(models: Path, detector: dict[str, object]) -> float:
+    """Seconds from launching a fresh interpreter to the first analysed frame."""
+    code = COLD_START.format(models=str(models), detector=detector)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=REPO)
+    return time.perf_counter() - start
+
+
+def run_scene(video: Path, tracks: list[Track], cfg: NodeSettings, fps: float) -> Run:
+    detector = Detector.from_dir(cfg.models.dir, cfg.detector)
+    estimator = AttributeEstimator.from_dir(cfg.models.dir, cfg.attributes)
+    tracker = Tracker(cfg.tracker)
+    run = Run()
+    cap = cv2.VideoCapture(str(video))
+    wall = time.perf_counter()
+    while True:
+        t0 = time.perf_counter()
+        ok, raw = cap.read()
+        if not ok:
+            break
+        image: ImageArray = np.asarray(raw, dtype=np.uint8)
+        t1 = time.perf_counter()
+        det = detector.detect(image)
+        t2 = time.perf_counter()
+        # As in the node: attributes on every n-th frame only.
+        if run.frames % cfg.attributes.every_n_frames == 0:
+            attrs = estimator.estimate(image, det)
+        else:
+            attrs = FaceAttributes()
+        t3 = time.perf_counter()
+        h, w = image.shape[:2]
+        frame = AnalysedFrame(run.frames, run.frames / fps, w, h, det, attrs)
+        run.people += len(tracker.update(frame))
+        t4 = time.perf_counter()
+        for name, (a, b) in zip(run.stages, ((t0, t1), (t1, t2), (t2, t3), (t3, t4)), strict=True):
+            run.stages[name].append((b - a) * 1000)
+        boxes = truth_boxes(tracks, run.frames, w, h)
+        run.faces += len(boxes)
+        run.found += hits(boxes, det)
+        run.frames += 1
+    run.seconds = time.perf_counter() - wall
+    run.people += len(tracker.flush())
+    return run
+
+
+def report(run: Run, name: str, cfg: NodeSettings, truth_people: int, cold_s: float) -> None:
+    d = cfg.detector
+    how = f"pyramid scales {list(d.scales)}" if d.mode == "pyramid" else f"tiles {d.tile_size} px"
+    every = cfg.attributes.every_n_frames
+    print(f"\nKazoe bench — {name}: {run.frames} frames, one core")
+    print(f"detector    {d.model}, {how}; attributes every {every} frames")
+    print(f"throughput  {run.frames / run.seconds:.2f} frames/s ({run.seconds:.1f} s)")
+    for stage, values in run.stages.items():
+        v = np.asarray(values)
+        p50, p95 = np.percentile(v, 50), np.percentile(v, 95)
+        print(f"{stage:<11} mean {v.mean():7.1f} ms   p50 {p50:7.1f}   p95 {p95:7.1f}")
+    print(f"peak RSS    {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(f"cold start  {cold_s:.2f} s (new interpreter to first analysed frame)")
+    recall = run.found / max(run.faces, 1)
+    print(f"recall      {recall:.3f} of {run.faces} faces >= {MIN_FACE_PX} px in full view")
+    error = (run.people - truth_people) / truth_people * 100
+    print(f"people      counted {run.people}, truth {truth_people} ({error:+.1f}%)")
+
+
+def bench_main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
+    parser.add_argument("--people", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--fps", type=float, default=15.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--work", type=Path, default=REPO / "build" / "bench")
+    parser.add_argument("--models", type=Path, default=REPO / "models" / "build")
+    parser.add_argument("--mode", choices=["pyramid", "tiles"], default=None)
+    parser.add_argument("--scales", default=None, help="pyramid scales, e.g. 2.0 or 1.6,3.2")
+    args = parser.parse_args(argv)
+    detector: dict[str, object] = {}
+    if args.mode:
+        detector["mode"] = args.mode
+    if args.scales:
+        detector["scales"] = [float(x) for x in args.scales.split(",")]
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    args.work.mkdir(parents=True, exist_ok=True)
+    spec = SceneSpec(people=args.people, seconds=args.seconds, fps=args.fps, seed=args.seed)
+    faces = load_portraits()
+    name = f"scene-{args.people}p-{args.seconds:g}s-{args.fps:g}fps-seed{args.seed}"
+    video = args.work / f"{name}.mp4"
+    if not video.is_file():
+        print(f"bench: generating {video.name} ...", flush=True)
+        write_scene(spec, video, args.work / f"{name}.json", faces)
+    plan = plan_scene(spec, faces)
+    cfg = settings(args.models, detector)
+    run = run_scene(video, plan.tracks, cfg, spec.fps)
+    report(run, video.name, cfg, len(plan.truth.people), cold_start(args.models, detector))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(bench_main())
