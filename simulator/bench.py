@@ -21,7 +21,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.analyser import Analyser
 from edge.attributes import AttributeEstimator
 from edge.config import NodeSettings
 from edge.detector import Detector
@@ -38,7 +37,10 @@ COLD_START = """
 import time, numpy as np
 t0 = time.perf_counter()
 from pathlib import Path
-from simulator.bench import settings, Analyser, Detector, AttributeEstimator
+from simulator.bench import settings
+from edge.analyser import Analyser
+from edge.attributes import AttributeEstimator
+from edge.detector import Detector
 from edge.types import Frame
 s = settings(Path({models!r}), {detector!r})
 a = Analyser(Detector.from_dir(s.models.dir, s.detector),
