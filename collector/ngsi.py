@@ -2,6 +2,9 @@
 
 Served at ``GET /ngsi-ld/v1/entities?type=CrowdFlowObserved`` and pushed, when
 ``[ngsi_ld] push_url`` is set, to ``<push_url>/ngsi-ld/v1/entityOperations/upsert``.
+The node's retained notice gives ``areaServed`` (its ``location`` text) and, if
+it ever carries a GeoJSON geometry (``location``/``geo``), the ``location``
+GeoProperty; today's notice (``kazoe.notice/1``) has text only.
 NGSI-LD property values cannot be null, so a withheld cell is left out of its
 breakdown and named in ``withheldCells``; a withheld total drops ``peopleCount``.
 """
@@ -53,11 +56,9 @@ def geo_of(notice: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _location_text(notice: dict[str, Any] | None) -> str | None:
-    if not notice:
-        return None
-    for holder in (notice, notice.get("policy")):
-        if isinstance(holder, dict) and isinstance(holder.get("location"), str):
-            return str(holder["location"])
+    """The notice's plain-language location ("North gate, ..."), if any."""
+    if notice and isinstance(notice.get("location"), str):
+        return str(notice["location"])
     return None
 
 
@@ -76,7 +77,8 @@ def to_entity(stored: StoredWindow, *, with_context: bool = True) -> dict[str, A
         "dateObservedTo": _datetime(body["window_end"]),
         "dateObserved": _prop(f"{body['window_start']}/{body['window_end']}"),
         "name": _prop(node_id),
-        "areaServed": _prop(stored.site),
+        "site": _prop(stored.site),
+        "areaServed": _prop(_location_text(notice) or stored.site),
         "dataProvider": _prop(f"kazoe:{node_id}"),
         "sequenceNumber": _prop(seq),
         "suppressionThreshold": _prop(body["k"]),
@@ -91,9 +93,6 @@ def to_entity(stored: StoredWindow, *, with_context: bool = True) -> dict[str, A
     geo = geo_of(notice)
     if geo is not None:
         entity["location"] = {"type": "GeoProperty", "value": geo}
-    text = _location_text(notice)
-    if text is not None:
-        entity["description"] = _prop(text)
     if with_context:
         entity["@context"] = CONTEXT
     return entity

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -86,6 +87,41 @@ def recent_counts(node_id: str, seq: int, base: datetime, **changes: Any) -> byt
     return sample_counts(node_id, seq, **fields).to_json()
 
 
+def sample_notice(
+    node_id: str, site: str = "north-gate", location: str = "North gate, Kashiwa-no-ha campus"
+) -> bytes:
+    """A retained privacy notice as a node publishes it (``kazoe.notice/1``)."""
+    doc = {
+        "schema": "kazoe.notice/1",
+        "node_id": node_id,
+        "site": site,
+        "location": location,
+        "controller": "Kashiwa City smart-city office",
+        "contact": "privacy@city.example",
+        "statement": "Counting people passing this point to plan services.",
+        "purposes": [
+            {"id": "footfall", "dpv": "dpv:ServiceOptimisation", "description": "people counts"},
+            {
+                "id": "demographics",
+                "dpv": "dpv:ServiceOptimisation",
+                "description": "counts by estimated gender and age band",
+            },
+        ],
+        "data_published": ["people", "gender", "age_bands"],
+        "data_not_collected": ["images or video", "identities or names", "per-person records"],
+        "retention": {"days": 7, "iso8601": "P7D"},
+        "k": 5,
+        "window_seconds": 60,
+        "age_bands": ["0-12", "13-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70+"],
+        "models": [{"id": "face_detection_full_range@99bf9494", "licence": "Apache-2.0"}],
+        "policy_hash": "sha256:" + "ab" * 32,
+        "notice_url": "https://city.example/kazoe",
+        "pia_reference": None,
+        "at": datetime.now(tz=UTC).isoformat().replace("+00:00", "Z"),
+    }
+    return json.dumps(doc).encode()
+
+
 class SimNode:
     """A node connected as itself: publishes windows (QoS 1, waits for PUBACK), status, notice.
 
@@ -111,6 +147,9 @@ class SimNode:
 
     def window(self, seq: int, **changes: Any) -> None:
         self.publish("counts", recent_counts(self.node_id, seq, self.base, **changes))
+
+    def notice(self, site: str = "north-gate", **changes: str) -> None:
+        self.publish("notice", sample_notice(self.node_id, site, **changes), retain=True)
 
     def status(self, state: Any = "online", **changes: Any) -> None:
         self.publish("status", sample_status(self.node_id, state, **changes).to_json(), retain=True)
