@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from types import FrameType
 
 from edge import __version__
-from edge.analyser import Analyser
+from edge.analyser import Analyser, percentile
 from edge.attributes import AttributeEstimator
 from edge.audit import AuditLog
 from edge.config import NodeSettings
@@ -220,19 +220,24 @@ def run_node(
         parts.source.close()
         pub.stop(node.status("offline", "clean shutdown"), timeout_s=5.0)
         stats = node.stats
+        lifetime = percentile(parts.analyser.times.lifetime, 99)
+        p99 = round(lifetime, 1) if lifetime is not None else None
         log.info(
-            "node %s stopped: %d frames, %d windows closed, %d acknowledged, %d people",
+            "node %s stopped: %d frames, %d windows closed, %d acknowledged, %d people, "
+            "frame lifetime p99 %s ms",
             settings.node.id,
             stats.frames,
             stats.windows_closed,
             stats.windows_acked,
             stats.people,
+            p99,
         )
         parts.audit.append(
             "stop",
             frames=stats.frames,
             windows_closed=stats.windows_closed,
             windows_acknowledged=stats.windows_acked,
+            frame_lifetime_p99_ms=p99,
             exit_code=code,
         )
         parts.outbox.close()

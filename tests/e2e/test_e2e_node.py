@@ -154,3 +154,9 @@ def test_realtime_and_full_speed_replays_publish_identical_windows(
     fast, realtime = runs
     assert len(fast) >= 3
     assert fast == realtime
+    # Frame lifetime (capture -> pixels overwritten) while paced at the file's own rate.
+    stop = json.loads((tmp_path / "realtime" / "audit.jsonl").read_text().splitlines()[-1])
+    interval_ms = 1000 / small.truth["fps"]
+    print(f"\nrealtime replay: frame lifetime p99 {stop['frame_lifetime_p99_ms']} ms")
+    assert stop["event"] == "stop"
+    assert stop["frame_lifetime_p99_ms"] < 2 * interval_ms
