@@ -129,6 +129,8 @@ class Collector:
             access_log=False,
             timeout_graceful_shutdown=2,
             lifespan="off",
+            ws="none",  # the dashboard uses server-sent events only
+            http="h11",
         )
         self._server = uvicorn.Server(config)
         host = self.settings.http.host
