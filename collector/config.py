@@ -169,7 +169,11 @@ def parse_config(text: str, path: Path) -> CollectorSettings:
     try:
         return CollectorSettings.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigInvalid(path, problems(exc)) from None
+        rows = [
+            (key, value, reason.replace("README 'Configuration'", "collector/README.md"))
+            for key, value, reason in problems(exc)
+        ]
+        raise ConfigInvalid(path, rows) from None
 
 
 def load_config(path: Path) -> CollectorSettings:

@@ -48,9 +48,14 @@ def translated(url: str) -> Iterator[None]:
     try:
         yield
     except (sqlite3.OperationalError, psycopg.OperationalError) as exc:
-        raise StoreUnavailable(f"database {describe(url)} unavailable: {exc}".strip()) from exc
+        raise StoreUnavailable(f"database {describe(url)} unavailable: {_one_line(exc)}") from exc
     except (sqlite3.Error, psycopg.Error) as exc:
-        raise StoreError(f"database {describe(url)} refused a statement: {exc}") from exc
+        raise StoreError(f"database {describe(url)} refused a statement: {_one_line(exc)}") from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    """Driver messages can span lines (libpq adds hints); logs and the CLI want one."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 class Connection:
