@@ -466,8 +466,12 @@ class Subscriber:
         tls: TlsConfig | None = None,
         keepalive_s: int = 30,
         credentials_hint: str = "--password-file",
+        session_expiry_s: int = 0,
     ) -> None:
         self.host = host
+        # > 0 with a fixed client_id: the broker keeps the subscription and queues QoS 1
+        # messages while we are away (and, with persistence, across its own restarts).
+        self._session_expiry_s = session_expiry_s
         self.port = port
         self.topics = topics
         self.subscribed = threading.Event()
@@ -507,7 +511,18 @@ class Subscriber:
         self._client = client
 
     def start(self) -> None:
-        self._client.connect_async(self.host, self.port, keepalive=self._keepalive_s)
+        if self._session_expiry_s > 0:
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = self._session_expiry_s
+            self._client.connect_async(
+                self.host,
+                self.port,
+                keepalive=self._keepalive_s,
+                clean_start=False,
+                properties=properties,
+            )
+        else:
+            self._client.connect_async(self.host, self.port, keepalive=self._keepalive_s)
         self._client.loop_start()
 
     def stop(self) -> None:
