@@ -86,6 +86,7 @@ class Node:
         self._inflight: set[int] = set()
         self._last_status = 0.0
         self._last_purge = 0.0
+        self._last_source_state = source.state
 
     # -- status ---------------------------------------------------------------
     def status(self, state: str, reason: str | None = None) -> StatusPayload:
@@ -192,7 +193,11 @@ class Node:
         self.metrics.connected.set(1.0 if self.publisher.connected else 0.0)
         self.metrics.set_source(self.source.state)
         now = time.monotonic()
-        if now - self._last_status >= STATUS_EVERY_S:
+        changed = self.source.state != self._last_source_state
+        if changed:
+            log.info("source %s", self.source.state)
+            self._last_source_state = self.source.state
+        if changed or now - self._last_status >= STATUS_EVERY_S:
             self._last_status = now
             self.publisher.publish_status(self.current_status())
         if now - self._last_purge >= PURGE_EVERY_S:

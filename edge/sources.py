@@ -10,7 +10,6 @@ after analysis; a live source never holds more than one waiting frame.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,7 +18,6 @@ from typing import Protocol
 
 import cv2
 import numpy as np
-from tenacity import Retrying, retry_if_exception_type, wait_random_exponential
 
 from edge.config import SourceConfig
 from edge.errors import SourceError
@@ -131,110 +129,9 @@ class FileSource:
         self._cap.release()
 
 
-class LiveSource:
-    """A camera or stream read in its own thread; only the newest frame waits.
-
-    A read that takes longer than ``read_timeout_s`` or fails marks the source
-    stalled; the capture is then reopened with exponential backoff and jitter.
-    """
-
-    def __init__(self, uri: str, cfg: SourceConfig) -> None:
-        self.uri = uri
-        self.cfg = cfg
-        self.state = "reconnecting"
-        self._slot: Frame | None = None
-        self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._last_frame = time.monotonic()
-        self._thread = threading.Thread(target=self._run, name="kazoe-capture", daemon=True)
-        self._index = 0
-        self.dropped = 0
-        self._thread.start()
-
-    def _sleep(self, seconds: float) -> None:
-        self._stop.wait(seconds)
-
-    def _open(self) -> cv2.VideoCapture:
-        target: int | str = int(self.uri) if self.uri.isdigit() else self.uri
-        cap = cv2.VideoCapture(target)
-        if not cap.isOpened():
-            raise SourceError(f"cannot open camera {self.uri}")
-        return cap
-
-    def _run(self) -> None:
-        retry = Retrying(
-            wait=wait_random_exponential(multiplier=1, max=30),
-            retry=retry_if_exception_type(SourceError),
-            before_sleep=lambda rs: log.warning(
-                "camera %s unavailable (%s); retrying",
-                self.uri,
-                rs.outcome.exception() if rs.outcome else "?",
-            ),
-            sleep=self._sleep,
-        )
-        while not self._stop.is_set():
-            cap = retry(self._open)
-            self.state = "running"
-            log.info("camera %s opened", self.uri)
-            self._read_until_failure(cap)
-            cap.release()
-            if not self._stop.is_set():
-                self.state = "reconnecting"
-                log.warning("camera %s stopped delivering frames; reopening", self.uri)
-
-    def _read_until_failure(self, cap: cv2.VideoCapture) -> None:
-        while not self._stop.is_set():
-            ok, image = cap.read()
-            if not ok:
-                return
-            bgr = to_bgr8(image)
-            if bgr is None:
-                continue
-            self._last_frame = time.monotonic()
-            frame = Frame(self._index, time.time(), bgr, captured_monotonic=self._last_frame)
-            self._index += 1
-            with self._cond:
-                if self._slot is not None:
-                    self._slot.image.fill(0)  # dropped, not queued: overwrite before release
-                    self.dropped += 1
-                self._slot = frame
-                self._cond.notify()
-
-    def frames(self) -> Iterator[Frame | None]:
-        min_gap = 1.0 / self.cfg.max_fps
-        last = 0.0
-        while not self._stop.is_set():
-            with self._cond:
-                self._cond.wait_for(
-                    lambda: self._slot is not None or self._stop.is_set(), timeout=0.5
-                )
-                frame, self._slot = self._slot, None
-            if (
-                time.monotonic() - self._last_frame > self.cfg.read_timeout_s
-                and self.state == "running"
-            ):
-                self.state = "stalled"
-                log.warning(
-                    "camera %s stalled: no frame for %.0f s", self.uri, self.cfg.read_timeout_s
-                )
-            if frame is None:
-                yield None
-                continue
-            if frame.captured_monotonic - last < min_gap:
-                frame.image.fill(0)
-                yield None
-                continue
-            last = frame.captured_monotonic
-            yield frame
-
-    def close(self) -> None:
-        self._stop.set()
-        with self._cond:
-            self._cond.notify_all()
-        self._thread.join(timeout=2.0)
-
-
 def open_source(uri: str, cfg: SourceConfig, anchor: datetime) -> FrameSource:
     if is_live(uri):
-        return LiveSource(uri, cfg)
+        from edge.live import LiveSource, opencv_opener
+
+        return LiveSource(uri, cfg, opencv_opener(uri))
     return FileSource(Path(uri), cfg, anchor)

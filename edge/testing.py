@@ -7,12 +7,16 @@ Mosquitto (``simulator.broker.DevBroker``).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+import numpy as np
+
+from edge.errors import SourceError
 from edge.payload import CountsPayload, ModelIds, StatusPayload
 
 SAMPLE_BOOT_ID = "0123456789abcdef0123456789abcdef"
@@ -170,3 +174,46 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> No
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
         time.sleep(0.02)
+
+
+class ScriptedCapture:
+    """A fake camera: ``frames`` frames at ``fps``, then it stalls (blocks) or fails."""
+
+    def __init__(
+        self, frames: int, *, then: str = "fail", fps: float = 50.0, stall_s: float = 30.0
+    ):
+        self.remaining = frames
+        self.then = then
+        self.period = 1.0 / fps
+        self.stall_s = stall_s
+        self.released = threading.Event()
+
+    def read(self) -> tuple[bool, Any]:
+        if self.remaining > 0 and not self.released.is_set():
+            self.remaining -= 1
+            time.sleep(self.period)
+            return True, np.full((48, 64, 3), 200, dtype=np.uint8)
+        if self.then == "stall":
+            # Like an RTSP read that never returns; only release() (or a long time) ends it.
+            self.released.wait(self.stall_s)
+        return False, None
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@dataclass
+class ScriptedOpener:
+    """Each call returns the next scripted capture, or raises SourceError for ``"error"``."""
+
+    script: list[ScriptedCapture | str]
+    opened: int = 0
+
+    def __call__(self) -> ScriptedCapture:
+        if not self.script:
+            raise SourceError("scripted camera: no more captures")
+        step = self.script.pop(0)
+        self.opened += 1
+        if isinstance(step, str):
+            raise SourceError(f"scripted camera: {step}")
+        return step
