@@ -154,3 +154,22 @@ def test_unreachable_broker_keeps_windows_for_the_next_run(
     per_run = len(seqs) // 2
     assert per_run >= 2
     assert seqs == list(range(1, 2 * per_run + 1)), "windows of both runs, in seq order, no gap"
+
+
+@pytest.mark.parametrize("keep", [0.0, 0.5, 0.97], ids=["empty", "half", "tail-cut"])
+def test_truncated_video_is_one_clear_line(
+    tmp_path: Path, run_node: RunNode, tiny: Scene, keep: float
+) -> None:
+    data = tiny.video.read_bytes()
+    video = tmp_path / "cut.mp4"
+    video.write_bytes(data[: int(len(data) * keep)])
+    result = run_node(
+        node_toml(None, node_id="node-a", source=video, state=tmp_path / "s"),
+        "--once",
+        "--ack-timeout",
+        "1",
+    )
+    assert "Traceback" not in result.stderr
+    # An MP4 cut anywhere loses its index (written last), so OpenCV cannot open it at all.
+    assert result.returncode == 1
+    assert_one_clear_line(result.stderr, str(video), "not a readable video")
