@@ -110,9 +110,14 @@ class FileSource:
             bgr = to_bgr8(image)
             if bgr is None:
                 self.skipped += 1
-                log.warning(
-                    "skipped an unusable frame %d of %s (%s)", index, self.path, image.shape
-                )
+                if self.skipped == 1 or self.skipped % 100 == 0:
+                    log.warning(
+                        "skipped unusable frames of %s (%d so far; last shape %s, dtype %s)",
+                        self.path,
+                        self.skipped,
+                        getattr(image, "shape", None),
+                        getattr(image, "dtype", None),
+                    )
                 continue
             if self.cfg.realtime:
                 delay = wall0 + pts - time.monotonic()
