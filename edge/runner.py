@@ -26,6 +26,7 @@ from edge.notice import build_notice
 from edge.outbox import Outbox
 from edge.payload import ModelIds, StatusPayload
 from edge.policy import check_purpose_coverage
+from edge.progress import with_progress
 from edge.publisher import Publisher
 from edge.sources import FrameSource, is_live, open_source
 
@@ -118,7 +119,7 @@ def assemble(settings: NodeSettings, options: RunOptions) -> Parts:
     )
     notice = build_notice(settings, datetime.now(tz=UTC)).to_json()
     anchor = settings.source.start_time or datetime.now(tz=UTC)
-    source = open_source(settings.source.uri, settings.source, anchor)
+    source = with_progress(open_source(settings.source.uri, settings.source, anchor))
     try:
         outbox = Outbox(settings.node.state_dir / DB_NAME)
         audit = AuditLog(settings.node.state_dir)

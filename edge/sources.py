@@ -82,6 +82,7 @@ class FileSource:
             raise SourceError(f"cannot open video file {self.path}: not a readable video")
         fps = cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 1.0 <= fps <= 240.0 else 15.0
+        self.frame_count = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
         return cap
 
     def frames(self) -> Iterator[Frame | None]:
