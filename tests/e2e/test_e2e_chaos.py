@@ -120,7 +120,11 @@ def test_broker_killed_three_times_loses_no_window(street: Scene, tmp_path: Path
         node = start_node(config, "--once", "--realtime", "--ack-timeout", "60")
         try:
             for target in (3, 6, 9):
-                wait_for(lambda t=target: rec.stats.stored >= t, 60, f"{target} windows")
+
+                def reached(t: int = target) -> bool:
+                    return rec.stats.stored >= t
+
+                wait_for(reached, 60, f"{target} windows")
                 broker.kill()
                 time.sleep(1.5)
                 broker.restart()
