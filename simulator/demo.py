@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,11 +23,15 @@ from simulator.scene import scene_main
 
 REPO = Path(__file__).resolve().parent.parent
 NODE_ID = "demo-01"
-START_TIME = "2026-01-01T09:00:00Z"
 
 
 def node_config(broker: DevBroker, scene: Path, state: Path, models: Path, window_s: int) -> str:
-    """The demo node's TOML: loopback broker, replayed scene, demographics on, k = 3."""
+    """The demo node's TOML: loopback broker, replayed scene, demographics on, k = 3.
+
+    The replay is anchored at the current minute, so its windows are fresh (an old
+    anchor would put them past retention straight away).
+    """
+    start = datetime.now(tz=UTC).replace(second=0, microsecond=0).isoformat()
     return f"""\
 [node]
 id = "{NODE_ID}"
@@ -35,7 +40,7 @@ state_dir = "{state}"
 
 [source]
 uri = "{scene}"
-start_time = "{START_TIME}"
+start_time = "{start}"
 realtime = true
 loop = true
 
@@ -85,7 +90,7 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--run-dir", type=Path, default=REPO / "run")
     parser.add_argument("--people", type=int, default=20)
     parser.add_argument("--seconds", type=int, default=90)
-    parser.add_argument("--window", type=int, default=15, help="window length in seconds")
+    parser.add_argument("--window", type=int, default=30, help="window length in seconds")
     parser.add_argument("--watch-seconds", type=float, default=None, help="stop after N seconds")
     args = parser.parse_args(argv)
     run_dir: Path = args.run_dir.resolve()
