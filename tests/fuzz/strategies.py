@@ -88,8 +88,14 @@ def _fields(model: type[BaseModel]) -> dict[str, list[str]]:
 SECTIONS = _fields(NodeSettings)
 
 safe_text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=30)
+_printable_names = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), min_size=1, max_size=12
+)
+# Now and then a name with control characters (line breaks, tabs) too.
 name_text = st.one_of(
-    st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), min_size=1, max_size=12),
+    _printable_names,
+    _printable_names,
+    _printable_names,
     st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=12),
 )
 scalars = st.one_of(
@@ -113,6 +119,28 @@ values = st.recursive(
 )
 
 
+# A complete valid config (every default spelled out), in JSON types: the source
+# of values that pass validation, so the fuzzer also explores accepted files.
+FULL = NodeSettings.model_validate(REQUIRED).model_dump(mode="json")
+
+
+def near(value: Any) -> st.SearchStrategy[Any]:
+    """``value`` itself or a neighbour of it: valid, or invalid by a boundary."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return st.just(value)
+    if isinstance(value, int):
+        return st.one_of(st.just(value), st.integers(min_value=value - 3, max_value=value * 2 + 3))
+    return st.one_of(st.just(value), st.floats(min_value=-1.0, max_value=value * 2 + 1.0))
+
+
+def field_value(section: str, key: str) -> st.SearchStrategy[Any]:
+    """A value for ``[section] key``: its default (or a neighbour), else anything."""
+    known = FULL.get(section, {}).get(key)
+    if known is None:  # TOML has no null
+        return values
+    return st.one_of(near(known), near(known), values)
+
+
 @st.composite
 def config_documents(draw: st.DrawFn) -> dict[str, Any]:
     """A config as a dict: the required minimum with a few keys set, removed or invented."""
@@ -124,7 +152,7 @@ def config_documents(draw: st.DrawFn) -> dict[str, Any]:
             doc[section] = {}
         if action == "set":
             key = draw(st.sampled_from(SECTIONS[section]))
-            doc.setdefault(section, {})[key] = draw(values)
+            doc.setdefault(section, {})[key] = draw(field_value(section, key))
         elif action == "drop":
             body = doc.get(section)
             if isinstance(body, dict) and body:

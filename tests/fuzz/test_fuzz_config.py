@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from edge.cli import main
@@ -94,6 +94,7 @@ def test_any_config_document_is_accepted_or_rejected_key_by_key(
     text = to_toml(doc)
 
     checked = check_config(path, text.encode())
+    event(f"check-config exit {checked.code}")
 
     assert_clean(checked)
     try:

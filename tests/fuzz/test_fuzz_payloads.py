@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from edge.errors import PayloadError
@@ -94,7 +94,9 @@ def test_validate_judges_mutated_messages_without_crashing(mutated: tuple[str, b
     try:
         doc = validate(f"{leaf}.schema.json", body)
     except PayloadError:
+        event("mutated message rejected")
         return
+    event("mutated message still valid")
     # "schema" may be absent (it has a default in the model), never another version.
     assert doc.get("schema", f"kazoe.{leaf}/1") == f"kazoe.{leaf}/1"
 
@@ -118,6 +120,7 @@ def test_watch_state_counts_every_bad_message_and_keeps_drawing(
             rejected += 1
 
     assert state.malformed == rejected
+    event(f"some accepted: {rejected < len(stream)}")
     screen = render_table(state, NOW + 5)
     assert f"{len(state.nodes)} node(s)" in screen
     # A valid window still gets through after any amount of garbage.
@@ -138,6 +141,7 @@ def test_recorder_stores_only_valid_windows_and_counts_the_rest(
     recorder = Recorder(out)
 
     outcomes = [recorder.handle(topic, payload) for topic, payload in stream]
+    event(f"some stored: {recorder.stats.stored > 0}")
 
     stats = recorder.stats
     assert stats.received == len(stream)
