@@ -1,38 +1,76 @@
-"""``kazoe-sim``: the simulator's command line (scene, record, broker)."""
+"""``kazoe-sim``: the simulator's command line.
+
+``record`` and ``broker`` are parsed here; every other command owns its whole argument
+list (``--help`` included) and is imported only when used, so a command that needs OpenCV
+or the models costs nothing to the others.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from simulator.broker import add_broker_arguments, run_broker
 from simulator.record import add_record_arguments, run_record
 
+# command -> (module, function, one-line help)
+OWN_ARGS: dict[str, tuple[str, str, str]] = {
+    "scene": (
+        "simulator.scene",
+        "scene_main",
+        "write a synthetic street video and its ground truth",
+    ),
+    "score": (
+        "simulator.score_cli",
+        "score_main",
+        "compare recorded counts with a scene's ground truth",
+    ),
+    "replay": (
+        "simulator.replay",
+        "replay_main",
+        "run the node over a folder of video files, in order",
+    ),
+    "fleet": (
+        "simulator.fleet_cli",
+        "fleet_main",
+        "run many virtual nodes publishing synthetic counts",
+    ),
+    "faults": (
+        "simulator.faults_cli",
+        "faults_main",
+        "a TCP proxy that stalls, drops or cuts node connections",
+    ),
+    "facecheck": (
+        "simulator.facecheck",
+        "facecheck_main",
+        "how many pasted faces of a face folder the node's detector finds",
+    ),
+}
 
-def _scene(rest: list[str]) -> int:
-    # Imported lazily: scene generation pulls in numpy/OpenCV and is written separately.
+
+def _own(command: str, rest: list[str]) -> int:
+    module_name, function, _ = OWN_ARGS[command]
     try:
-        from simulator.scene import scene_main
+        module = importlib.import_module(module_name)
     except ImportError as exc:
-        print(f"kazoe-sim scene: not available: {exc}", file=sys.stderr)
+        print(f"kazoe-sim {command}: not available: {exc}", file=sys.stderr)
         return 2
-    result: int = scene_main(rest)
-    return result
+    main: Callable[[list[str]], int] = getattr(module, function)
+    return main(rest)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="kazoe-sim", description="Kazoe simulator: scenes, recordings, a dev broker."
+        prog="kazoe-sim",
+        description="Kazoe simulator: scenes, replay, scoring, fleets, faults, a dev broker.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser(
-        "scene",
-        help="generate or replay a synthetic scene (see 'kazoe-sim scene --help')",
-        add_help=False,
-    )
+    for command, (_, _, text) in OWN_ARGS.items():
+        sub.add_parser(command, help=f"{text} (see 'kazoe-sim {command} --help')", add_help=False)
     add_record_arguments(sub.add_parser("record", help="record published counts to JSON Lines"))
     add_broker_arguments(
         sub.add_parser("broker", help="run a development broker in the foreground")
@@ -43,14 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    # `scene` owns its whole argument list, --help included.
+    # Commands in OWN_ARGS take their whole argument list, --help included.
     known, rest = parser.parse_known_args(args_list)
     logging.basicConfig(
         level=logging.DEBUG if known.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if known.command == "scene":
-        return _scene(args_list[args_list.index("scene") + 1 :])
+    logging.getLogger("kazoe.mqtt.paho").setLevel(logging.WARNING)
+    if known.command in OWN_ARGS:
+        return _own(known.command, args_list[args_list.index(known.command) + 1 :])
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if known.command == "record":

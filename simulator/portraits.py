@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.errors import PortraitDownloadError, SceneError
+from simulator.labels import FaceLabel
 
 Image = npt.NDArray[np.uint8]
 
@@ -70,10 +71,12 @@ class PortraitSource:
 
 @dataclass(frozen=True)
 class FaceItem:
-    """One face image (BGR uint8, the head crop) and the label it is reported under."""
+    """One face image (BGR uint8, the head crop), the name it is reported under, and what is
+    known about the person (age, gender) when the source is labelled."""
 
     image: Image
     label: str
+    truth: FaceLabel | None = None
 
 
 PORTRAITS: tuple[PortraitSource, ...] = (

@@ -1,10 +1,12 @@
 """Deterministic synthetic street scenes with ground truth (``kazoe-sim scene``).
 
 N people walk across a static street at different distances (face widths 48-200 px),
-entering and leaving at different times; some linger in view for 10-20 s. The video is
-written with OpenCV ('mp4v'); the truth file (:mod:`simulator.truth`) says when each face is
-visible and how many people exit in each counting window. The same seed gives the same
-truth bytes and the same frames.
+entering and leaving at different times; some linger in view for 10-20 s. The faces are two
+public-domain portraits, or one photo per person from a labelled face folder (``--faces DIR
+--labels fairface|utk|csv``). The video is written with OpenCV ('mp4v'); the truth file
+(:mod:`simulator.truth`) says when each face is visible, how many people exit in each
+counting window and, for labelled faces, who they are by gender and age band. The same seed
+gives the same truth bytes and the same frames.
 """
 
 from __future__ import annotations
@@ -13,20 +15,28 @@ import argparse
 import math
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import NoReturn
 
 import cv2
 import numpy as np
 
+from edge.config import DEFAULT_AGE_EDGES
 from simulator.errors import SceneError
-from simulator.portraits import DEFAULT_CACHE, FaceItem, Image, load_portraits
+from simulator.labels import Bands
+from simulator.portraits import FaceItem, Image, load_portraits
+from simulator.scene_args import check_paths, scene_parser
+from simulator.scene_labelled import LabelledSource, load_labelled, person_labels
 from simulator.scene_paths import Track, Walker, plan_walkers
 from simulator.scene_render import Look, background, draw_people, make_look
-from simulator.truth import VISIBLE_FRACTION, PersonTruth, SceneTruth, count_windows
+from simulator.truth import (
+    VISIBLE_FRACTION,
+    PersonTruth,
+    SceneTruth,
+    count_windows,
+    labelled_windows,
+)
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")  # containers that take the 'mp4v' codec
 # Independent random streams, so e.g. the background does not change with --people.
 _STREAM_BACKGROUND, _STREAM_PATHS, _STREAM_LOOKS = 1, 2, 3
 
@@ -41,6 +51,8 @@ class SceneSpec:
     seed: int = 0
     window_s: float = 60.0
     lingerers: int | None = None  # None: 1 when people >= 5, else 0
+    age_bands: tuple[int, ...] = DEFAULT_AGE_EDGES  # the node's [aggregate] age_bands
+    faces_note: str | None = None  # where labelled faces came from (recorded in the truth)
 
     def validate(self) -> None:
         """Raise ValueError naming the bad option."""
@@ -94,6 +106,10 @@ def plan_scene(spec: SceneSpec, faces: Sequence[FaceItem]) -> ScenePlan:
     spec.validate()
     if not faces:
         raise SceneError("the face source is empty")
+    labelled = all(f.truth is not None for f in faces)
+    if labelled and len(faces) != spec.people:
+        raise SceneError(f"a labelled face source needs {spec.people} faces, got {len(faces)}")
+    bands = Bands(spec.age_bands)
     aspects = [f.image.shape[0] / f.image.shape[1] for f in faces]
     walkers = plan_walkers(
         _rng(spec.seed, _STREAM_PATHS),
@@ -104,6 +120,7 @@ def plan_scene(spec: SceneSpec, faces: Sequence[FaceItem]) -> ScenePlan:
         height=spec.height,
         fps=spec.fps,
         seconds=spec.seconds,
+        one_face_each=labelled,
     )
     tracks = [w.track(spec.fps) for w in walkers]
     if spec.seconds is None:
@@ -129,8 +146,13 @@ def plan_scene(spec: SceneSpec, faces: Sequence[FaceItem]) -> ScenePlan:
                 face_px_min=int(widths.min()),
                 face_px_max=int(widths.max()),
                 lingers=walker.linger_s > 0,
+                **person_labels(faces[walker.face], bands),
             )
         )
+    if labelled:
+        windows = labelled_windows(people, seconds, spec.window_s, bands)
+    else:
+        windows = count_windows([p.exit_s for p in people], seconds, spec.window_s)
     truth = SceneTruth(
         width=spec.width,
         height=spec.height,
@@ -139,8 +161,10 @@ def plan_scene(spec: SceneSpec, faces: Sequence[FaceItem]) -> ScenePlan:
         frames=frames,
         seed=spec.seed,
         window_seconds=spec.window_s,
+        faces=spec.faces_note if labelled else None,
+        age_band_edges=list(spec.age_bands) if labelled else None,
         people=people,
-        windows=count_windows([p.exit_s for p in people], seconds, spec.window_s),
+        windows=windows,
     )
     return ScenePlan(spec=spec, frames=frames, walkers=walkers, tracks=tracks, truth=truth)
 
@@ -150,7 +174,8 @@ def iter_frames(plan: ScenePlan, faces: Sequence[FaceItem]) -> Iterator[Image]:
     spec = plan.spec
     street = background(_rng(spec.seed, _STREAM_BACKGROUND), spec.width, spec.height)
     look_rng = _rng(spec.seed, _STREAM_LOOKS)
-    looks: list[Look] = [make_look(look_rng, faces[w.face]) for w in plan.walkers]
+    vary = not all(f.truth is not None for f in faces)  # labelled: every person a new photo
+    looks: list[Look] = [make_look(look_rng, faces[w.face], vary=vary) for w in plan.walkers]
     frame = np.empty_like(street)
     for k in range(plan.frames):
         np.copyto(frame, street)
@@ -187,46 +212,18 @@ def write_scene(
     return plan.truth
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog="kazoe-sim scene",
-        description="Write a synthetic street video and its "
-        "ground truth (who is visible when; how many people exit per window).",
-    )
-    p.add_argument("--people", type=int, required=True, help="number of people (>= 1)")
-    p.add_argument("--out", type=Path, required=True, help="output video (.mp4, mp4v codec)")
-    p.add_argument("--truth", type=Path, required=True, help="output truth JSON")
-    p.add_argument("--width", type=int, default=1280)
-    p.add_argument("--height", type=int, default=720)
-    p.add_argument("--fps", type=float, default=15.0)
-    p.add_argument(
-        "--seconds",
-        type=float,
-        default=None,
-        help="video length (default: until everyone has left, plus 1 s)",
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--window", type=float, default=60.0, help="counting window in seconds")
-    p.add_argument(
-        "--lingerers",
-        type=int,
-        default=None,
-        help="people who stand in view for 10-20 s (default 1 when --people >= 5)",
-    )
-    p.add_argument(
-        "--cache", type=Path, default=DEFAULT_CACHE, help="where the downloaded portraits are kept"
-    )
-    return p
+def _faces(args: argparse.Namespace, spec: SceneSpec) -> tuple[list[FaceItem], SceneSpec, str]:
+    """The face source the arguments ask for, the spec that records it, and a note."""
+    if args.faces is None:
+        return load_portraits(args.cache), spec, ""
+    source = LabelledSource(args.faces, args.labels, args.labels_file, args.crop)
+    faces, note = load_labelled(source, spec.people, spec.seed)
+    return faces, replace(spec, faces_note=source.describe()), note
 
 
 def scene_main(argv: list[str]) -> int:
     """``kazoe-sim scene``: 0 on success, 2 on bad arguments, 1 on failure; never a traceback."""
-    parser = _parser()
+    parser = scene_parser()
     args = parser.parse_args(argv)
     spec = SceneSpec(
         people=args.people,
@@ -237,17 +234,15 @@ def scene_main(argv: list[str]) -> int:
         seed=args.seed,
         window_s=args.window,
         lingerers=args.lingerers,
+        age_bands=args.age_bands,
     )
     try:
         spec.validate()
     except ValueError as exc:
         parser.error(str(exc))
-    if args.out.suffix.lower() not in VIDEO_SUFFIXES:
-        parser.error(f"--out must name a {' / '.join(VIDEO_SUFFIXES)} file, got {args.out}")
-    if args.out.resolve() == args.truth.resolve():
-        parser.error("--out and --truth must be different files")
+    check_paths(parser, args)
     try:
-        faces = load_portraits(args.cache)
+        faces, spec, note = _faces(args, spec)
         truth = write_scene(spec, args.out, args.truth, faces)
     except (SceneError, OSError, cv2.error) as exc:
         print(f"kazoe-sim scene: {exc}".splitlines()[0], file=sys.stderr)
@@ -259,4 +254,6 @@ def scene_main(argv: list[str]) -> int:
         f"wrote {args.out} ({truth.frames} frames, {truth.seconds:g} s, "
         f"{len(truth.people)} people) and {args.truth}"
     )
+    if note:
+        print(f"note: {note}")
     return 0

@@ -156,8 +156,13 @@ def plan_walkers(
     height: int,
     fps: float,
     seconds: float | None,
+    one_face_each: bool = False,
 ) -> list[Walker]:
-    """Place ``people`` paths spread over the video so that no face is covered > 30 %."""
+    """Place ``people`` paths spread over the video so that no face is covered > 30 %.
+
+    Person ``i`` gets a random face, or face ``i`` with ``one_face_each`` (a labelled source
+    where every person is a different photo).
+    """
     fmin, fmax = face_range(height)
     y_far, y_near = 0.14 * height, 0.58 * height
     y_per_px = (y_near - y_far) / max(1, fmax - fmin)
@@ -170,7 +175,8 @@ def plan_walkers(
         lingers = pid in linger_ids
         slot = (pid + rng.uniform()) / people
         for attempt in range(400):
-            face = int(rng.integers(len(aspects)))
+            drawn = int(rng.integers(len(aspects)))  # drawn either way: same paths per seed
+            face = pid if one_face_each else drawn
             grow = 0.0 if lingers else float(rng.uniform(-0.2, 0.2))
             lo, hi = fmin / (1 - abs(grow) / 2), fmax / (1 + abs(grow) / 2)
             size0 = float(math.exp(rng.uniform(math.log(lo), math.log(hi))))

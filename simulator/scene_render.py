@@ -67,24 +67,35 @@ class Look:
     trousers: Color
 
 
-def make_look(rng: np.random.Generator, item: FaceItem) -> Look:
-    """Vary a face so the same portrait gives distinct people: mirror, light, hue, rotation."""
+def make_look(rng: np.random.Generator, item: FaceItem, *, vary: bool = True) -> Look:
+    """Vary a face so the same portrait gives distinct people: mirror, light, hue, rotation.
+
+    ``vary=False`` (one labelled photo per person) only mirrors: each photo is already a
+    different person, and light or rotation changes cost the detector several points on
+    FairFace photos. The same random numbers are drawn either way.
+    """
     face = item.image
     if rng.integers(2):
         face = np.ascontiguousarray(face[:, ::-1])
-    hsv = np.asarray(cv2.cvtColor(face, cv2.COLOR_BGR2HSV), dtype=np.float32)
-    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-4, 4)) % 180
-    hsv[..., 1] *= rng.uniform(0.85, 1.15)
-    hsv[..., 2] *= rng.uniform(0.75, 1.2)
-    face = np.asarray(
-        cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2BGR), dtype=np.uint8
-    )
+    hue, sat, light = rng.uniform(-4, 4), rng.uniform(0.85, 1.15), rng.uniform(0.75, 1.2)
+    turn_deg = rng.uniform(-1, 1) * MAX_ROTATION_DEG
     h, w = face.shape[:2]
-    turn = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-1, 1) * MAX_ROTATION_DEG, 1.0)
-    face = np.asarray(
-        cv2.warpAffine(face, turn, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),
-        dtype=np.uint8,
-    )
+    if vary:
+        hsv = np.asarray(cv2.cvtColor(face, cv2.COLOR_BGR2HSV), dtype=np.float32)
+        hsv[..., 0] = (hsv[..., 0] + hue) % 180
+        hsv[..., 1] *= sat
+        hsv[..., 2] *= light
+        face = np.asarray(
+            cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2BGR),
+            dtype=np.uint8,
+        )
+        turn = cv2.getRotationMatrix2D((w / 2, h / 2), turn_deg, 1.0)
+        face = np.asarray(
+            cv2.warpAffine(
+                face, turn, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            ),
+            dtype=np.uint8,
+        )
     alpha = np.zeros((h, w), np.float32)
     cv2.ellipse(alpha, (w // 2, h // 2), (int(w * 0.45), int(h * 0.46)), 0, 0, 360, 1.0, -1)
     alpha = np.asarray(cv2.GaussianBlur(alpha, (0, 0), sigmaX=0.04 * w), dtype=np.float32)
