@@ -239,7 +239,9 @@ def problems(error: ValidationError) -> list[tuple[str, str, str]]:
     """Flatten a pydantic error into (key, value, reason) rows for humans."""
     rows = []
     for err in error.errors(include_url=False):
-        key = ".".join(str(p) for p in err["loc"]) or "(file)"
+        # A quoted TOML key may hold a line break; keep every problem on one line.
+        key = ".".join(p if p.isprintable() else repr(p)[1:-1] for p in map(str, err["loc"]))
+        key = key or "(file)"
         value = "(missing)" if err["type"] == "missing" else repr(err.get("input"))[:80]
         reason = err["msg"]
         if err["type"] == "extra_forbidden":
@@ -260,6 +262,8 @@ def parse_config(text: str, path: Path) -> NodeSettings:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigInvalid(path, [("(file)", "(toml)", f"not valid TOML: {exc}")]) from None
+    except RecursionError:
+        raise ConfigInvalid(path, [("(file)", "(toml)", "values nested too deeply")]) from None
     try:
         return NodeSettings.model_validate(raw)
     except ValidationError as exc:

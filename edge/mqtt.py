@@ -33,6 +33,7 @@ from edge.config import MqttConfig, NodeSettings, TlsConfig
 from edge.errors import ConfigError
 from edge.payload import StatusPayload
 from edge.publisher import topic
+from edge.tls_diagnosis import alert_in, client_cert_refused, diagnose
 
 log = logging.getLogger("kazoe.mqtt")
 
@@ -152,7 +153,7 @@ class MqttPublisher:
         )
         # A raising callback must not kill the network thread (no more reconnects).
         client.suppress_exceptions = True
-        client.on_log = _paho_log
+        client.on_log = self._on_log
         client.on_pre_connect = self._on_pre_connect
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
@@ -385,8 +386,24 @@ class MqttPublisher:
         )
         self._complain_once(f"refused-{reason.value}", "%s; retrying", message)
 
+    def _on_log(self, client: mqtt.Client, userdata: Any, level: int, message: str) -> None:
+        alert = alert_in(message)
+        if alert is not None:
+            # A TLS alert on read: the broker does not accept our certificate. Say so once.
+            self._complain_once(f"tls-alert-{alert}", "%s; retrying", client_cert_refused(alert))
+            _paho_logger.debug("%s", message)
+            return
+        _paho_log(client, userdata, level, message)
+
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         cfg = self._config
+        if cfg.tls is not None and "tls-diagnosed" not in self._complaints:
+            with self._lock:
+                self._complaints.add("tls-diagnosed")
+            problem = diagnose(cfg.host, cfg.port, cfg.tls)
+            if problem is not None:
+                self._complain_once(f"tls-{problem}", "%s; retrying", problem)
+                return
         self._complain_once(
             "unreachable",
             "cannot reach the broker at %s:%d; retrying every %.0f-%.0fs",

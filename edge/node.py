@@ -24,6 +24,7 @@ from edge.outbox import Outbox
 from edge.payload import ModelIds, StatusPayload
 from edge.policy import seal
 from edge.publisher import Publisher
+from edge.service import ServiceNotifier
 from edge.sources import FrameSource
 from edge.tracker import Tracker
 from edge.types import WindowCounts
@@ -63,6 +64,7 @@ class Node:
         wall_clock: Callable[[], float] = time.time,
         audit: AuditLog | None = None,
         metrics: NodeMetrics | None = None,
+        notifier: ServiceNotifier | None = None,
     ) -> None:
         self.settings = settings
         self.source = source
@@ -74,6 +76,9 @@ class Node:
         self.wall_clock = wall_clock
         self.audit = audit
         self.metrics = metrics or NodeMetrics()
+        # systemd (Type=notify): READY after the first analysed frame, WATCHDOG after each.
+        self.notifier = notifier or ServiceNotifier()
+        self._ready = False
         self.tracker = Tracker(settings.tracker)
         self.aggregator = Aggregator(
             settings.aggregate,
@@ -199,6 +204,10 @@ class Node:
             self._last_source_state = self.source.state
         if changed or now - self._last_status >= STATUS_EVERY_S:
             self._last_status = now
+            self.notifier.status(
+                f"{self.source.state}: {self.stats.frames} frames, outbox {self.outbox.depth()}, "
+                f"broker {'connected' if self.publisher.connected else 'disconnected'}"
+            )
             self.publisher.publish_status(self.current_status())
         if now - self._last_purge >= PURGE_EVERY_S:
             self._last_purge = now
@@ -233,6 +242,10 @@ class Node:
             self._upkeep()
 
     def _observe_frame(self) -> None:
+        if not self._ready:
+            self._ready = True
+            self.notifier.ready(f"analysing {self.settings.source.uri}")
+        self.notifier.watchdog()
         times = self.analyser.times
         self.metrics.frames.inc()
         if times.detect:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import jsonschema
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge.errors import PayloadError
 
@@ -195,6 +195,8 @@ def validate(name: str, data: bytes | str) -> dict[str, Any]:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise PayloadError("not JSON we accept: nested too deeply") from None
     validator = jsonschema.Draft202012Validator(load_schema(name))
     error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
     if error is not None:
@@ -202,6 +204,14 @@ def validate(name: str, data: bytes | str) -> dict[str, Any]:
         raise PayloadError(f"{name}: {where}: {error.message[:200]}")
     if not isinstance(doc, dict):
         raise PayloadError(f"{name}: expected an object")
+    # The schemas say "format: date-time"; jsonschema does not check formats by itself,
+    # so the pydantic model (which the schema was generated from) parses the whole message.
+    try:
+        SCHEMAS[name].model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = "/".join(str(p) for p in first["loc"]) or "(root)"
+        raise PayloadError(f"{name}: {where}: {first['msg'][:200]}") from None
     return doc
 
 

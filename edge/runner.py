@@ -135,6 +135,7 @@ def _install_signals(node: Node) -> None:
         return
 
     def stop(signum: int, _frame: FrameType | None) -> None:
+        node.notifier.stopping("publishing offline status")
         log.info("received %s; stopping", signal.Signals(signum).name)
         node.stop_event.set()
 
@@ -242,4 +243,5 @@ def run_node(
             exit_code=code,
         )
         parts.outbox.close()
+        node.notifier.close()
     return code

@@ -223,7 +223,7 @@ class _Feed:
         try:
             with self.lock:
                 line = self.state.apply(topic, payload, time.time())
-        except PayloadError as exc:
+        except (PayloadError, ValueError, RecursionError) as exc:
             log.warning("ignored a malformed message on %s: %s", topic, exc)
             return
         if line is not None:

@@ -172,14 +172,6 @@ def kazoe_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: when the broker's certificate fails verification (wrong ca_file or a host "
-        "name not in the certificate) edge.mqtt logs only 'cannot reach the broker at "
-        "...; retrying', which sends the integrator to check the network"
-    ),
-)
 # paho 2.2 leaves the socket of a failed TLS handshake to the garbage collector.
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
@@ -199,21 +191,13 @@ def test_node_says_when_it_does_not_trust_the_broker(
     assert any("certificate" in line for line in kazoe_errors(caplog)), kazoe_errors(caplog)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: when the broker refuses the node's certificate (revoked, missing, another "
-        "CA) edge.mqtt logs nothing of its own; paho's 'failed to receive on socket: "
-        "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED]' (or _REVOKED, _UNKNOWN_CA) comes through "
-        "as a WARNING on every retry"
-    ),
-)
 def test_node_says_once_that_its_certificate_was_refused(
     prod_broker: TlsBroker,
     publishers: PublisherFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="kazoe.mqtt")
+    caplog.set_level(logging.DEBUG, logger="kazoe.mqtt.paho")  # paho's retries, demoted
     # A node with no client certificate at all: refused in the TLS handshake.
     config = MqttConfig(
         host=prod_broker.host,

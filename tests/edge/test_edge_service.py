@@ -248,3 +248,64 @@ def test_a_malformed_notify_socket_is_ignored(
 
     assert not notifier.enabled
     assert "not a socket path" in caplog.text
+
+
+def test_the_node_is_ready_after_its_first_frame_and_pings_only_while_analysing(
+    systemd: FakeSystemd, env: Env, tmp_path: Path
+) -> None:
+    """READY and WATCHDOG come from the node loop, only while frames are analysed."""
+    import threading
+
+    from edge.config import NodeSettings
+    from edge.live import LiveSource
+    from edge.node import Node
+    from edge.outbox import Outbox
+    from edge.payload import ModelIds
+    from edge.testing import RecordingPublisher, ScriptedCapture, ScriptedOpener
+    from edge.types import AnalysedFrame, Detections, FaceAttributes, Frame
+
+    class CountingAnalyser:
+        def __init__(self) -> None:
+            from edge.analyser import StageTimes
+
+            self.times = StageTimes()
+
+        def analyse(self, frame: Frame) -> AnalysedFrame:
+            frame.image.fill(0)
+            return AnalysedFrame(frame.index, frame.ts, 64, 48, Detections(), FaceAttributes())
+
+    env(NOTIFY_SOCKET=systemd.address, WATCHDOG_USEC="400000", WATCHDOG_PID=str(os.getpid()))
+    settings = NodeSettings.model_validate(
+        {
+            "node": {"id": "node-a", "state_dir": str(tmp_path)},
+            "source": {"uri": "0", "read_timeout_s": 5, "max_fps": 100},
+            "policy": {"purposes": ["footfall"]},
+        }
+    )
+    opener = ScriptedOpener([ScriptedCapture(40, then="stall", fps=40)])
+    source = LiveSource("0", settings.source, opener)
+    node = Node(
+        settings,
+        source=source,
+        analyser=CountingAnalyser(),  # type: ignore[arg-type]
+        outbox=Outbox(tmp_path / "kazoe.db"),
+        publisher=RecordingPublisher(),
+        models=ModelIds(detector="d@1"),
+    )
+    runner = threading.Thread(target=node.run_frames)
+    runner.start()
+    try:
+        import time
+
+        time.sleep(1.5)  # 1 s of frames, then the camera stalls (no more pings)
+        during = systemd.messages()
+        time.sleep(0.6)
+        after_stall = systemd.messages()
+    finally:
+        node.stop_event.set()
+        source.close()
+        runner.join(timeout=5)
+        node.notifier.close()
+    assert during[0].startswith("READY=1")
+    assert sum(m == "WATCHDOG=1" for m in during) >= 3
+    assert "WATCHDOG=1" not in after_stall

@@ -171,15 +171,6 @@ def test_nested_values_are_rejected_key_by_key(tmp_path: Path, depth: int) -> No
 # -- bugs the fuzzers found (strict xfails: they turn red once fixed; drop the xfail) -----
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: tomllib raises RecursionError on deeply nested arrays and parse_config "
-        "catches only TOMLDecodeError, so check-config prints 'kazoe: internal error: "
-        "RecursionError' and exits 1 (found by fuzzing nesting depth: fails from a few "
-        "hundred levels; pinned here at 3000)"
-    ),
-)
 def test_deeply_nested_arrays_are_a_file_level_error(tmp_path: Path) -> None:
     path = tmp_path / "node.toml"
 
@@ -189,14 +180,6 @@ def test_deeply_nested_arrays_are_a_file_level_error(tmp_path: Path) -> None:
     assert rejection_keys(path, checked) == [FILE_LEVEL]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: edge.config.problems() prints keys raw, so a quoted key holding a line "
-        "break splits the 'file: key = value: reason' line in two (found by "
-        'test_any_config_document_... with [aggregate] "\\n" = false)'
-    ),
-)
 def test_a_key_with_a_line_break_stays_on_one_line(tmp_path: Path) -> None:
     path = tmp_path / "node.toml"
     doc = {**REQUIRED, "aggregate": {"\n": False}}

@@ -161,25 +161,11 @@ def test_recorder_stores_only_valid_windows_and_counts_the_rest(
 DEEP = nested(5000)  # 10 kB: well inside the broker's 32 KiB packet limit
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: edge.payload.validate lets json.loads' RecursionError escape for deeply "
-        "nested JSON (payload b'[' * 5000 + b']' * 5000); it catches only ValueError"
-    ),
-)
 def test_validate_rejects_deeply_nested_json() -> None:
     with pytest.raises(PayloadError):
         validate("counts.schema.json", DEEP)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: Recorder.handle raises RecursionError on b'[' * 5000 + b']' * 5000 instead of "
-        "counting it invalid (edge.payload.validate lets it escape)"
-    ),
-)
 def test_recorder_counts_deeply_nested_json_as_invalid() -> None:
     recorder = Recorder(io.StringIO())
 
@@ -187,13 +173,6 @@ def test_recorder_counts_deeply_nested_json_as_invalid() -> None:
     assert recorder.stats.invalid == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: WatchState.apply raises RecursionError on b'[' * 5000 + b']' * 5000 instead of "
-        "PayloadError, so the message is not counted as malformed"
-    ),
-)
 def test_watch_counts_deeply_nested_json_as_malformed() -> None:
     state = WatchState()
 
@@ -211,28 +190,11 @@ def counts_with_window_end(value: str) -> bytes:
 BAD_DATE = counts_with_window_end("")  # the input the watch fuzzer found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: edge.payload.validate does not enforce the schemas' 'format: date-time' "
-        "(jsonschema checks formats only with a FormatChecker), so a counts message with "
-        'window_end "" is valid'
-    ),
-)
 def test_validate_rejects_a_window_end_that_is_not_a_date() -> None:
     with pytest.raises(PayloadError):
         validate("counts.schema.json", BAD_DATE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: WatchState.apply raises ValueError ('Invalid isoformat string') on a counts "
-        'message with window_end "" instead of PayloadError: not counted as malformed, '
-        "and edge.mqtt.Subscriber logs a traceback (found by "
-        "test_watch_state_counts_every_bad_message_and_keeps_drawing)"
-    ),
-)
 def test_watch_counts_a_window_end_that_is_not_a_date_as_malformed() -> None:
     state = WatchState()
 
@@ -241,13 +203,6 @@ def test_watch_counts_a_window_end_that_is_not_a_date_as_malformed() -> None:
     assert state.malformed == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        'BUG: Recorder.handle stores a counts message with window_end "" as a valid '
-        "window (edge.payload.validate does not check date-time formats)"
-    ),
-)
 def test_recorder_refuses_a_window_end_that_is_not_a_date() -> None:
     recorder = Recorder(io.StringIO())
 

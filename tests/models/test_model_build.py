@@ -74,8 +74,17 @@ def test_lock_lists_every_output_with_its_id_hash_and_licence(
 @pytest.mark.parametrize(
     ("file", "input_shape", "output_shapes"),
     [
-        ("face_detection_full_range.onnx", [1, 3, 192, 192], [[1, 2304, 16], [1, 2304, 1]]),
-        ("face_detection_short_range.onnx", [1, 3, 128, 128], [[1, 896, 16], [1, 896, 1]]),
+        # BlazeFace graphs take any batch and size (the node runs them on whole frames).
+        (
+            "face_detection_full_range.onnx",
+            ["N", 3, "H", "W"],
+            [["N", "anchors", 16], ["N", "anchors", 1]],
+        ),
+        (
+            "face_detection_short_range.onnx",
+            ["N", 3, "H", "W"],
+            [["N", "anchors", 16], ["N", "anchors", 1]],
+        ),
         ("age-v1.onnx", ["N", 3, 64, 64], [["N", 81]]),
         ("gender-v1.onnx", ["N", 3, 32, 32], [["N", 2]]),
     ],
@@ -87,6 +96,26 @@ def test_outputs_load_with_the_expected_shapes(
     session = ort.InferenceSession(str(built_models / file), providers=["CPUExecutionProvider"])
     assert [i.shape for i in session.get_inputs()] == [input_shape]
     assert [o.shape for o in session.get_outputs()] == output_shapes
+
+
+@pytest.mark.parametrize(
+    ("file", "height", "width", "anchors"),
+    [
+        ("face_detection_full_range.onnx", 192, 192, 2304),
+        ("face_detection_full_range.onnx", 384, 640, 96 * 160),
+        ("face_detection_short_range.onnx", 128, 128, 896),
+        ("face_detection_short_range.onnx", 256, 384, 32 * 48 * 2 + 16 * 24 * 6),
+    ],
+)
+def test_blazeface_runs_at_any_size(
+    built_models: Path, file: str, height: int, width: int, anchors: int
+) -> None:
+    ort: Any = importlib.import_module("onnxruntime")
+    np: Any = importlib.import_module("numpy")
+    session = ort.InferenceSession(str(built_models / file), providers=["CPUExecutionProvider"])
+    regressors, logits = session.run(None, {"input": np.zeros((2, 3, height, width), np.float32)})
+    assert regressors.shape == (2, anchors, 16)
+    assert logits.shape == (2, anchors, 1)
 
 
 def test_parity_figures_are_recorded_within_tolerance(built_models: Path) -> None:
