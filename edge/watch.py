@@ -22,8 +22,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from pydantic import ValidationError
+
 from edge.config import TlsConfig
-from edge.errors import KazoeError, PayloadError
+from edge.errors import ConfigError, KazoeError, PayloadError
 from edge.mqtt import Subscriber
 from edge.payload import validate
 
@@ -231,6 +233,17 @@ class _Feed:
         self.changed.set()
 
 
+def _tls(args: argparse.Namespace) -> TlsConfig | None:
+    if args.ca_file is None:
+        if args.cert_file or args.key_file:
+            raise ConfigError("--cert-file and --key-file need --ca-file")
+        return None
+    try:
+        return TlsConfig(ca_file=args.ca_file, cert_file=args.cert_file, key_file=args.key_file)
+    except ValidationError:
+        raise ConfigError("--cert-file and --key-file go together") from None
+
+
 def _read_password(path: Path | None) -> str | None:
     if path is None:
         return None
@@ -281,6 +294,8 @@ def watch_main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> 
     parser.add_argument(
         "--ca-file", type=Path, default=None, help="CA certificate: connect with TLS"
     )
+    parser.add_argument("--cert-file", type=Path, default=None, help="client certificate (TLS)")
+    parser.add_argument("--key-file", type=Path, default=None, help="client key (TLS)")
     parser.add_argument(
         "--once-seconds",
         type=float,
@@ -300,7 +315,7 @@ def watch_main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> 
             on_message=feed.on_message,
             username=args.username,
             password=_read_password(args.password_file),
-            tls=TlsConfig(ca_file=args.ca_file) if args.ca_file else None,
+            tls=_tls(args),
         )
     except KazoeError as exc:
         print(f"kazoe watch: {exc}", file=sys.stderr)
