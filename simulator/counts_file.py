@@ -65,6 +65,9 @@ def read_counts(path: Path) -> list[dict[str, Any]]:
             continue
         try:
             row = json.loads(line)
+        except ValueError as exc:
+            raise CountsFileError(f"{path}: line {number}: not JSON ({exc})") from None
+        try:
             doc = row["payload"] if isinstance(row, dict) and "payload" in row else row
             payloads.append(validate("counts.schema.json", json.dumps(doc)))
         except (ValueError, PayloadError) as exc:
