@@ -4,8 +4,8 @@ scene (``kazoe-sim scene --faces --labels fairface``) -> node (``python -m edge.
 --once``, real models) -> real Mosquitto (DevBroker) -> ``Recorder`` -> ``kazoe-sim score``.
 The people-count error must stay within a committed figure (``expected_fairface.json``): a
 drift either way beyond its tolerance fails, so a change that moves accuracy is noticed and
-the figure is updated on purpose. Takes about five minutes on one core (a 1280x720, 10 fps,
-~125 s scene; the node analyses ~8 frames/s).
+the figure is updated on purpose. Takes about two minutes here (a 1280x720, 10 fps, 136 s
+scene: ~25 s to render, ~90 s for the node).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 import io
 import json
 import math
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +103,6 @@ def test_fairface_crowd_end_to_end_within_committed_error(
 
 
 def _epoch(stamp: str) -> float:
-    from datetime import datetime
-
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
@@ -116,7 +116,7 @@ def _check(got: float | None, expected: dict[str, Any], what: str) -> None:
 
 
 @pytest.fixture
-def broker_fairface(tmp_path: Path) -> Any:
-    dev = DevBroker((NODE,), state_dir=tmp_path / "broker")
-    with dev:
+def broker_fairface(tmp_path: Path) -> Iterator[DevBroker]:
+    """A DevBroker with a user for this test's node (the shared fixture has node-a/-b)."""
+    with DevBroker((NODE,), state_dir=tmp_path / "broker") as dev:
         yield dev
