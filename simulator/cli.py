@@ -23,6 +23,11 @@ OWN_ARGS: dict[str, tuple[str, str, str]] = {
         "scene_main",
         "write a synthetic street video and its ground truth",
     ),
+    "truth": (
+        "simulator.truth_cli",
+        "truth_main",
+        "a truth file for your own video, from a list of exit times",
+    ),
     "score": (
         "simulator.score_cli",
         "score_main",

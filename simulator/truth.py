@@ -33,9 +33,9 @@ class PersonTruth(BaseModel):
     portrait: str = Field(min_length=1, description="label of the face source, e.g. grace_hopper")
     enter_s: float = Field(ge=0)
     exit_s: float = Field(ge=0)
-    face_px_min: int = Field(ge=1)
-    face_px_max: int = Field(ge=1)
-    lingers: bool
+    face_px_min: int | None = Field(None, ge=1, description="narrowest face width; null if unknown")
+    face_px_max: int | None = Field(None, ge=1, description="widest face width; null if unknown")
+    lingers: bool = False
     age: float | None = Field(None, description="age in years, when the label gives years")
     age_group: str | None = Field(None, description="age group label, e.g. 20-29 or 70+")
     age_band: str | None = Field(

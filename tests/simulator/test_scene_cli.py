@@ -142,6 +142,8 @@ def test_truth_file_describes_the_scene(tmp_path: Path, capsys: pytest.CaptureFi
     assert len(truth.people) == 4
     assert {p.portrait for p in truth.people} <= {"grace_hopper", "astronaut"}
     for p in truth.people:
+        assert p.face_px_min is not None
+        assert p.face_px_max is not None
         assert 48 <= p.face_px_min <= p.face_px_max <= 200
         assert 0 <= p.enter_s < p.exit_s < truth.seconds
     assert sum(w.people for w in truth.windows) == 4

@@ -54,6 +54,8 @@ def test_face_sizes_and_visibility_follow_the_truth(width: int, height: int) -> 
     lo, hi = face_range(height)
     assert (lo, hi) == (48, 200 if height == 720 else 108)
     for person, track in zip(plan.truth.people, plan.tracks, strict=True):
+        assert person.face_px_min is not None
+        assert person.face_px_max is not None
         assert lo <= person.face_px_min <= person.face_px_max <= hi
         assert int(track.w.min()) >= 48
         assert int(track.w.max()) <= 200
