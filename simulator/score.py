@@ -133,7 +133,7 @@ def score(
     if truth.labelled:
         _demographics(result, truth, published)
     else:
-        result.notes.append("the truth has no labels (portrait scene): no gender or age figures")
+        result.notes.append("the truth has no gender or age labels: people counts only")
     return result
 
 

@@ -202,7 +202,7 @@ def test_portrait_truth_scores_people_only(
     code, out, _ = run(capsys, "--truth", str(truth), "--counts", str(counts))
     assert code == 0
     assert "female share" not in out
-    assert "note: the truth has no labels (portrait scene): no gender or age figures" in out
+    assert "note: the truth has no gender or age labels: people counts only" in out
 
 
 @pytest.mark.parametrize(
