@@ -25,6 +25,7 @@ from edge.config import MqttConfig, NodeSettings
 from edge.mqtt import MqttPublisher
 from edge.payload import ModelIds, StatusPayload
 from edge.policy import seal
+from edge.publisher import Publisher
 from edge.types import WindowCounts
 
 GENDERS = ("female", "male", "unknown")
@@ -74,7 +75,7 @@ def synthetic_counts(
 @dataclass
 class VirtualNode:
     settings: NodeSettings
-    publisher: MqttPublisher
+    publisher: Publisher  # edge.mqtt.MqttPublisher in a fleet; a test double in unit tests
     rng: np.random.Generator
     boot_id: str = field(default_factory=lambda: secrets.token_hex(16))
     seq: int = 0
@@ -82,18 +83,21 @@ class VirtualNode:
     unacked: dict[int, tuple[float, bytes]] = field(default_factory=dict)  # seq -> (sent, body)
     resent: int = 0
     ready: dict[float, tuple[int, bytes]] = field(default_factory=dict)  # sealed ahead, by start
+    last_closed: float = -math.inf  # start of the newest closed window
 
     @property
     def node_id(self) -> str:
         return self.settings.node.id
 
     def prepare(self, start: float, end: float, rate: float) -> None:
-        """Seal the window [start, end) now, to be published when it closes.
+        """Seal the node's next window [start, end) now, to be published when it closes.
 
         Sealing (suppression and schema validation) costs ~2 ms; done for 1,000 nodes at the
         moment their windows close it would hold the interpreter for seconds and show up as
         broker latency, so the fleet seals each window ahead, in idle time.
         """
+        if start <= self.last_closed or start in self.ready:
+            return  # closed already (sealed on demand) or sealed: seq stays gapless
         labels = self.settings.aggregate.band_labels()
         self.seq += 1
         counts = synthetic_counts(self.rng, start, end, labels, rate)
@@ -104,9 +108,9 @@ class VirtualNode:
 
     def close_window(self, start: float, end: float, rate: float) -> None:
         """The window [start, end) has closed: queue it for the publisher."""
-        if start not in self.ready:
-            self.prepare(start, end, rate)
+        self.prepare(start, end, rate)
         self.queue.append(self.ready.pop(start))
+        self.last_closed = start
 
     def flush(self, clock: Callable[[], float]) -> int:
         """Hand queued windows to the publisher, oldest first; returns how many it took.

@@ -126,3 +126,29 @@ def test_unreachable_broker_is_reported_not_raised(capsys: pytest.CaptureFixture
     assert code == 1
     assert "connected     0/2" in out
     assert "note: only 0 of 2 nodes connected within 1 s" in out
+
+
+def test_a_virtual_node_publishes_sealed_windows_in_seq_order_and_resends_after_reconnect() -> None:
+    from edge.config import MqttConfig
+    from edge.payload import validate
+    from edge.testing import RecordingPublisher
+    from simulator.fleet import FleetSpec, make_node
+
+    node = make_node("fleet-0001", MqttConfig(), FleetSpec(nodes=1, window_s=10, seconds=1), 0)
+    fake = RecordingPublisher(auto_ack=False)
+    node.publisher = fake
+    node.prepare(0.0, 10.0, 30)  # the next window, sealed ahead in idle time
+    node.close_window(0.0, 10.0, 30)
+    node.prepare(0.0, 10.0, 30)  # closed already: no new seq
+    node.close_window(10.0, 20.0, 30)  # sealed on demand
+    assert node.flush(lambda: 0.0) == 2
+    assert fake.sent_seqs == [1, 2]
+    docs = [validate("counts.schema.json", body) for _, body in fake.counts]
+    assert {d["node_id"] for d in docs} == {"fleet-0001"}
+    fake.ack(1)
+    assert node.take_latencies(0.5) == [0.5]
+    fake.drop_connection()
+    assert node.flush(lambda: 1.0) == 0
+    fake.restore_connection()
+    assert node.flush(lambda: 2.0) == 1  # the unacknowledged window goes out again
+    assert node.resent == 1
