@@ -3,7 +3,8 @@
 The collector's SQL is written once with ``?`` placeholders and portable
 syntax (``INSERT ... ON CONFLICT``, integer epoch times, no ``%``); this module
 adapts placeholders for psycopg and translates both drivers' errors into
-``StoreUnavailable`` (retry later) and ``StoreError`` (this statement is wrong).
+``StoreUnavailable`` (retry later), ``StoreDataError`` (these values cannot be
+stored) and ``StoreError`` (anything else: a bug or a broken schema).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import psycopg
 
-from collector.errors import StoreError, StoreUnavailable
+from collector.errors import StoreDataError, StoreError, StoreUnavailable
 
 Row = tuple[Any, ...]
 Params = Sequence[Any]
@@ -49,6 +50,13 @@ def translated(url: str) -> Iterator[None]:
         yield
     except (sqlite3.OperationalError, psycopg.OperationalError) as exc:
         raise StoreUnavailable(f"database {describe(url)} unavailable: {_one_line(exc)}") from exc
+    except (
+        sqlite3.DataError,
+        sqlite3.IntegrityError,
+        psycopg.DataError,
+        psycopg.IntegrityError,
+    ) as exc:
+        raise StoreDataError(f"database {describe(url)} refused a value: {_one_line(exc)}") from exc
     except (sqlite3.Error, psycopg.Error) as exc:
         raise StoreError(f"database {describe(url)} refused a statement: {_one_line(exc)}") from exc
 

@@ -21,6 +21,10 @@ class StoreError(CollectorError):
     """The database refused an operation."""
 
 
+class StoreDataError(StoreError):
+    """The database refused these values (a constraint or a range): drop them, keep going."""
+
+
 class StoreUnavailable(StoreError):
     """The database cannot be reached right now (retry later)."""
 

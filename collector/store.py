@@ -13,23 +13,36 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from collector.db import Connection
+from collector.db import Connection, Row
 from collector.records import NoticeUpdate, Record, StatusUpdate, Window
 
 WINDOWS_CELL = "_windows"  # hourly row counting the windows of that node-hour
-_CHUNK = 400  # windows per INSERT statement (9 parameters each)
+_WINDOW_TYPES = (
+    "text",
+    "bigint",
+    "text",
+    "bigint",
+    "bigint",
+    "integer",
+    "text",
+    "bigint",
+    "bigint",
+)
+_NODE_TYPES: tuple[str, ...] = ("text", "text", "text", "text", "text", "bigint", "text")
+_NODE_TYPES += ("bigint", "bigint", "text", "bigint", "bigint", "bigint", "bigint")
+_HOURLY_TYPES = ("text", "bigint", "text", "integer", "integer", "integer")
 
 _INSERT_WINDOWS = (
     "INSERT INTO windows (node_id, seq, boot_id, window_start_s, window_end_s, people, body,"
-    " received_ms, stored_ms) VALUES {values}"
+    " received_ms, stored_ms) {rows}"
     " ON CONFLICT (node_id, seq) DO NOTHING RETURNING node_id, seq"
 )
 
 _NEWER = "CASE WHEN excluded.{when} > nodes.{when} THEN excluded.{col} ELSE nodes.{col} END"
 _UPSERT_NODE = (
-    "INSERT INTO nodes (node_id, config_site, notice_site, state, status_body, status_at_ms,"  # noqa: S608 - constant column names
+    "INSERT INTO nodes (node_id, config_site, notice_site, state, status_body, status_at_ms,"
     " notice_body, notice_ms, latest_seq, latest_body, latest_end_s, first_seen_ms,"
-    " last_seen_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " last_seen_ms, updated_ms) {rows}"
     " ON CONFLICT (node_id) DO UPDATE SET config_site = excluded.config_site, "
     + ", ".join(
         f"{col} = " + _NEWER.format(when=when, col=col)
@@ -46,7 +59,7 @@ _UPSERT_NODE = (
 )
 
 _UPSERT_HOURLY = (
-    "INSERT INTO hourly (node_id, hour_s, cell, n, nulls, total) VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO hourly (node_id, hour_s, cell, n, nulls, total) {rows}"
     " ON CONFLICT (node_id, hour_s, cell) DO UPDATE SET n = hourly.n + excluded.n,"
     " nulls = hourly.nulls + excluded.nulls, total = hourly.total + excluded.total"
 )
@@ -118,20 +131,38 @@ def hourly_deltas(windows: Sequence[Window]) -> list[tuple[str, int, str, int, i
     return [(*key, *acc) for key, acc in sorted(sums.items())]  # type: ignore[misc]
 
 
-def _insert_windows(
-    conn: Connection, windows: Sequence[Window], now_ms: int
-) -> set[tuple[str, int]]:
-    inserted: set[tuple[str, int]] = set()
-    for start in range(0, len(windows), _CHUNK):
-        chunk = windows[start : start + _CHUNK]
-        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
-        params: list[object] = []
-        for w in chunk:
-            params += [w.node_id, w.seq, w.boot_id, w.window_start_s, w.window_end_s]
-            params += [w.people, w.body, w.received_ms, now_ms]
-        for node_id, seq in conn.query(_INSERT_WINDOWS.format(values=values), params):
-            inserted.add((str(node_id), int(seq)))
-    return inserted
+def _bulk(
+    conn: Connection, sql: str, types: Sequence[str], rows: Sequence[Sequence[object]]
+) -> list[Row]:
+    """Run ``sql`` for many rows at once; returns what a RETURNING clause gives.
+
+    PostgreSQL gets one column array per parameter (``unnest``), so the statement
+    text never changes (psycopg parses each new text, which dominated the cost of
+    big VALUES lists); SQLite, which parses in C, gets multi-row VALUES chunks.
+    Keys must be unique within ``rows``: PostgreSQL refuses to update a row twice.
+    """
+    if not rows:
+        return []
+    if conn.postgres:
+        arrays = ", ".join(f"%b::{t}[]" for t in types)  # binary: no text-array escaping
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        unnest = f"SELECT * FROM unnest({arrays})"  # noqa: S608 - fixed type names only
+        return _run(conn, sql.format(rows=unnest), columns)
+    found: list[Row] = []
+    group = "(" + ", ".join(["?"] * len(types)) + ")"
+    per_chunk = max(1, 4000 // len(types))  # under SQLite's limit of bound parameters
+    for start in range(0, len(rows), per_chunk):
+        chunk = rows[start : start + per_chunk]
+        values = "VALUES " + ", ".join([group] * len(chunk))
+        found += _run(conn, sql.format(rows=values), [v for row in chunk for v in row])
+    return found
+
+
+def _run(conn: Connection, sql: str, params: Sequence[object]) -> list[Row]:
+    if " RETURNING " in sql:
+        return conn.query(sql, params)
+    conn.execute(sql, params)
+    return []
 
 
 def write_batch(
@@ -145,7 +176,21 @@ def write_batch(
     windows = [r for r in records if isinstance(r, Window)]
     result = WriteResult(stored_ms=now_ms)
     with conn.transaction():
-        inserted = _insert_windows(conn, windows, now_ms) if windows else set()
+        rows = [
+            (
+                w.node_id,
+                w.seq,
+                w.boot_id,
+                w.window_start_s,
+                w.window_end_s,
+                w.people,
+                w.body,
+                w.received_ms,
+                now_ms,
+            )
+            for w in windows
+        ]
+        inserted = {(str(n), int(q)) for n, q in _bulk(conn, _INSERT_WINDOWS, _WINDOW_TYPES, rows)}
         seen: set[tuple[str, int]] = set()
         for w in windows:
             key = (w.node_id, w.seq)
@@ -163,11 +208,9 @@ def write_batch(
                 delta.last_seen_ms = max(delta.last_seen_ms, record.received_ms)
             else:
                 delta.add(record)
-        conn.executemany(
-            _UPSERT_NODE,
-            [deltas[n].row(site_for(n), now_ms) for n in sorted(deltas)],
-        )
-        conn.executemany(_UPSERT_HOURLY, hourly_deltas(result.stored))
+        node_rows = [deltas[n].row(site_for(n), now_ms) for n in sorted(deltas)]
+        _bulk(conn, _UPSERT_NODE, _NODE_TYPES, node_rows)
+        _bulk(conn, _UPSERT_HOURLY, _HOURLY_TYPES, hourly_deltas(result.stored))
     return result
 
 

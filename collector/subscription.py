@@ -1,9 +1,11 @@
 """The collector's MQTT v5 session: shared counts, retained status and notices, manual acks.
 
-Counts arrive through ``$share/<group>/kazoe/v1/+/counts`` so the collectors of
-one group split the stream. The session is persistent (``clean_start`` False
-plus a session expiry): while a collector is away the broker keeps its
-subscriptions and queues its share of windows. Every message is acknowledged
+Counts arrive through ``$share/<group>/kazoe/v1/+/counts`` (QoS 1) so the
+collectors of one group split the stream; every collector also reads the
+retained ``status`` and ``notice`` of every node (QoS 0, see ``QOS``). The
+session is persistent (``clean_start`` False plus a session expiry): while a
+collector is away the broker keeps its subscriptions and queues its share of
+windows. Every message is acknowledged
 only after the writer has committed it (``ack``), so a collector that dies
 mid-batch gets those windows again and the database deduplicates them.
 """
@@ -42,6 +44,13 @@ class Inbound:
     received_ms: int
     mid: int
     qos: int
+
+
+# Counts at QoS 1, acknowledged after commit. Status and notice are retained "current
+# value" topics, replayed by the broker on every subscribe: QoS 0 keeps a fleet's
+# worth of them out of the broker's per-client QoS 1 queue (max_queued_messages,
+# 1000 by default), where they would push out windows at start-up.
+QOS = (1, 0, 0)
 
 
 def topics(share_group: str) -> list[str]:
@@ -171,7 +180,9 @@ class Subscription:
             cfg.port,
             "resumed" if flags.session_present else "new",
         )
-        client.subscribe([(t, SubscribeOptions(qos=1)) for t in self.topics])
+        client.subscribe(
+            [(t, SubscribeOptions(qos=q)) for t, q in zip(self.topics, QOS, strict=True)]
+        )
         if self._on_connected_cb is not None:
             self._on_connected_cb(True)
 

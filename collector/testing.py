@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
@@ -161,3 +162,15 @@ class SimNode:
 
     def close(self) -> None:
         self.client.close()
+
+
+def health(port: int) -> dict[str, object]:
+    """A collector's /healthz on loopback, or {} while it does not answer."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/healthz")
+        doc: dict[str, object] = json.loads(conn.getresponse().read())
+        conn.close()
+    except (OSError, ValueError):
+        return {}
+    return doc

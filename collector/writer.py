@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 from collector.config import CollectorSettings
 from collector.db import Connection, Database, describe
-from collector.errors import Rejected, StoreError, StoreUnavailable
+from collector.errors import Rejected, StoreDataError, StoreError, StoreUnavailable
 from collector.metrics import LEAVES, Metrics
 from collector.records import Record, Window, parse
 from collector.store import WriteResult, purge, write_batch
@@ -67,7 +67,7 @@ class Writer:
         self._metrics = metrics
         self._ack = ack
         self._on_stored = on_stored
-        self._queue: queue.Queue[Inbound] = queue.Queue()
+        self._queue: queue.Queue[tuple[Inbound, Record | Rejected]] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._conn: Connection | None = None
@@ -76,12 +76,26 @@ class Writer:
         self._outage = False
 
     def submit(self, item: Inbound) -> None:
-        """Called from the MQTT thread for every message."""
+        """Called from the MQTT thread for every message: validate it here, store it later.
+
+        Validating in the MQTT thread overlaps the JSON Schema work with the
+        writer's database round trips; the queue keeps the order for the acks.
+        """
         leaf = item.topic.rsplit("/", 1)[-1]
         if leaf in LEAVES:
             self._metrics.messages.labels(leaf).inc()
-        self._queue.put(item)
+        self._queue.put((item, self._checked(item)))
         self._metrics.queue_depth.inc()
+
+    def _checked(self, item: Inbound) -> Record | Rejected:
+        cutoff_s = time.time() - self._settings.database.retention_days * 86400
+        try:
+            return self._parse(item, cutoff_s)
+        except Rejected as exc:
+            return exc
+        except Exception as exc:  # a bug in validation must not kill the MQTT thread
+            log.exception("could not check a message on %s", item.topic[:120])
+            return Rejected("malformed", f"{item.topic[:120]}: {type(exc).__name__}")
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="collector-writer", daemon=True)
@@ -98,7 +112,7 @@ class Writer:
 
     # -- the thread -----------------------------------------------------------------------
 
-    def _take(self) -> list[Inbound]:
+    def _take(self) -> list[tuple[Inbound, Record | Rejected]]:
         try:
             first = self._queue.get(timeout=0.2)
         except queue.Empty:
@@ -113,18 +127,20 @@ class Writer:
 
     def _run(self) -> None:
         backoff = _BACKOFF_MIN_S
-        batch: list[Inbound] = []
+        batch: list[tuple[Inbound, Record | Rejected]] = []
         while not self._stop.is_set():
             try:
                 self._maybe_purge()
                 if not batch:
                     batch = self._take()
                 if batch:
-                    self.process(batch)
+                    self._store(batch)
                     self._metrics.queue_depth.dec(len(batch))
                     batch = []
                 backoff = _BACKOFF_MIN_S
-            except StoreUnavailable as exc:
+            except StoreError as exc:
+                # Unreachable, or refusing for a reason other than the data (a bug, a
+                # broken schema): keep the batch unacknowledged and try again.
                 self._metrics.store_errors.inc()
                 if not self._outage:
                     log.error(  # noqa: TRY400 - one line for an expected outage, no traceback
@@ -183,24 +199,21 @@ class Writer:
         return self._settings.sites.get(node_id)
 
     def process(self, items: Sequence[Inbound]) -> WriteResult:
-        """Parse, store and acknowledge one batch (raises StoreUnavailable to retry it)."""
-        records: list[Record] = []
-        cutoff_s = time.time() - self._settings.database.retention_days * 86400
-        for item in items:
-            try:
-                records.append(self._parse(item, cutoff_s))
-            except Rejected as exc:
-                self._reject(exc)
+        """Check, store and acknowledge one batch (raises StoreUnavailable to retry it)."""
+        return self._store([(item, self._checked(item)) for item in items])
+
+    def _store(self, batch: Sequence[tuple[Inbound, Record | Rejected]]) -> WriteResult:
+        records = [checked for _, checked in batch if not isinstance(checked, Rejected)]
         conn = self._connection()
         try:
             result = write_batch(conn, records, self._site_for)
-        except StoreUnavailable:
-            raise
-        except StoreError as exc:
+        except StoreDataError as exc:
             log.error("%s; storing the batch one message at a time", exc)  # noqa: TRY400
             result = self._one_by_one(conn, records)
         committed = time.time()
-        for item in items:
+        for item, checked in batch:
+            if isinstance(checked, Rejected):
+                self._reject(checked)  # counted once, after the batch is settled
             self._ack(item)
         self._account(result, committed)
         return result
@@ -226,9 +239,7 @@ class Writer:
         for record in records:
             try:
                 part = write_batch(conn, [record], self._site_for)
-            except StoreUnavailable:
-                raise
-            except StoreError as exc:
+            except StoreDataError as exc:
                 self._reject(Rejected("store", f"kazoe/v1/{record.node_id}: {exc}"))
                 continue
             total.stored += part.stored
