@@ -34,17 +34,34 @@ def raise_open_files(needed: int) -> int:
     return int(soft)
 
 
+# broker_config/prod saves every 60 s; the dev config saves after every change (for the
+# crash tests), which costs a load test dearly once a subscriber has messages queued.
+PRODUCTION_AUTOSAVE = """
+# Added by simulator/fleet_broker.py (--prod-autosave): save like broker_config/prod.
+autosave_on_changes false
+autosave_interval 60
+"""
+
+
 class FastDevBroker(DevBroker):
     """``DevBroker`` with the project's dev config and fast credentials for many nodes."""
 
     def __init__(
-        self, nodes: Sequence[str], *, port: int = 0, state_dir: Path | None = None
+        self,
+        nodes: Sequence[str],
+        *,
+        port: int = 0,
+        state_dir: Path | None = None,
+        prod_autosave: bool = False,
     ) -> None:
         self._config_tmp = tempfile.TemporaryDirectory(prefix="kazoe-fleet-config-")
         config_dir = Path(self._config_tmp.name)
         (config_dir / "dev").mkdir()
         for name in ("mosquitto.conf.in", "acl"):
             shutil.copyfile(BROKER_CONFIG_DIR / "dev" / name, config_dir / "dev" / name)
+        if prod_autosave:
+            with (config_dir / "dev" / "mosquitto.conf.in").open("a", encoding="utf-8") as f:
+                f.write(PRODUCTION_AUTOSAVE)
         script = config_dir / "make-dev-passwords.sh"
         script.write_text(_SHIM.format(python=shlex.quote(sys.executable)), encoding="utf-8")
         super().__init__(nodes, port=port, state_dir=state_dir, config_dir=config_dir)

@@ -51,6 +51,14 @@ def _parser() -> OneLineParser:
         "--dev-broker", action="store_true", help="start a development broker for the fleet"
     )
     p.add_argument(
+        "--prod-autosave",
+        action="store_true",
+        help="with --dev-broker: save every 60 s like broker_config/prod, not on every change",
+    )
+    p.add_argument(
+        "--no-watch", action="store_true", help="with --dev-broker: no subscriber in the process"
+    )
+    p.add_argument(
         "--watcher-password-file", type=Path, help="also count what a subscriber receives"
     )
     p.add_argument("--prefix", default="fleet", help="node id prefix (default fleet)")
@@ -74,6 +82,8 @@ def _check(p: OneLineParser, a: Any) -> FleetSpec:
         p.error(
             "--dev-broker makes its own credentials; drop --password-dir / --ca-file / --cert-dir"
         )
+    if (a.prod_autosave or a.no_watch) and not a.dev_broker:
+        p.error("--prod-autosave and --no-watch are for --dev-broker")
     if (a.cert_dir is not None) and a.ca_file is None:
         p.error("--cert-dir needs --ca-file")
     if not 1 <= a.window <= 86400:
@@ -164,9 +174,9 @@ def fleet_main(argv: Sequence[str] | None = None) -> int:
     try:
         host, port, pw_dir, watcher_pw = a.host, a.port, a.password_dir, a.watcher_password_file
         if a.dev_broker:
-            broker = FastDevBroker(spec.node_ids()).start()
+            broker = FastDevBroker(spec.node_ids(), prod_autosave=a.prod_autosave).start()
             host, port, pw_dir = broker.host, broker.port, broker.state_dir
-            watcher_pw = broker.password_file("watcher")
+            watcher_pw = None if a.no_watch else broker.password_file("watcher")
         cpu0 = _proc_cpu(broker.pid) if broker else None
         mqtt_for = _mqtt_for(a, host, port, pw_dir)
         with paho_on_poll():  # paho's select() stops at descriptor 1023 (~340 clients)

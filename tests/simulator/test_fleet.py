@@ -72,7 +72,7 @@ def _fleet(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
 
 @pytest.mark.integration
 def test_every_window_is_acknowledged_and_received(capsys: pytest.CaptureFixture[str]) -> None:
-    doc = _fleet(capsys, "--nodes", "5", "--window", "1", "--seconds", "3.5", "--jitter", "0.2")
+    doc = _fleet(capsys, "--nodes", "5", "--window", "1", "--seconds", "3.5", "--prod-autosave")
     assert doc["connected"] == 5
     assert isinstance(doc["windows"], int)
     assert doc["windows"] >= 10
@@ -102,6 +102,7 @@ def test_more_clients_than_select_can_watch(capsys: pytest.CaptureFixture[str]) 
         (["--nodes", "2", "--seconds", "1", "--prefix", "Bad!"], "--prefix 'Bad!'"),
         (["--nodes", "2", "--seconds", "1", "--dev-broker", "--password-dir", "x"], "--dev-broker"),
         (["--nodes", "2", "--seconds", "1", "--cert-dir", "c"], "--cert-dir needs --ca-file"),
+        (["--nodes", "2", "--seconds", "1", "--prod-autosave"], "are for --dev-broker"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(
