@@ -6,8 +6,6 @@ import io
 import tomllib
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
 from edge.config import load_config
@@ -18,17 +16,10 @@ from simulator.counts_file import node_windows, read_counts
 from simulator.record import Recorder
 from simulator.replay import replay_main
 from simulator.scene import scene_main
+from tests.simulator.videos import tiny_video
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "models" / "build"
-
-
-def tiny_video(path: Path, frames: int, fps: float = 5.0) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (64, 48))
-    for i in range(frames):
-        writer.write(np.full((48, 64, 3), i % 255, np.uint8))
-    writer.release()
-    return path
 
 
 def base_config(tmp_path: Path, *, port: int = 1, password: Path | None = None) -> Path:

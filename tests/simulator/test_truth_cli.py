@@ -8,7 +8,7 @@ import pytest
 
 from simulator.truth import SceneTruth
 from simulator.truth_cli import truth_main
-from tests.simulator.test_replay import tiny_video
+from tests.simulator.videos import tiny_video
 
 
 def _run(tmp_path: Path, rows: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
