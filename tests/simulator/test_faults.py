@@ -94,7 +94,6 @@ def test_stall_holds_the_puback_until_it_ends(broker: DevBroker, proxy: FaultPro
         started = time.monotonic()
         with pytest.raises(BrokerError, match="no PUBACK"):
             client.publish(f"kazoe/v1/{NODE}/counts", b"{}", timeout_s=1.0)
-        assert client.wait_for(lambda ms: True, timeout_s=0)  # still connected, nothing lost
         reason = client.publish(f"kazoe/v1/{NODE}/counts", b"{}", timeout_s=5.0)
         assert reason is not None
         assert not reason.is_failure
