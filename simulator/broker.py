@@ -256,6 +256,9 @@ class DevBroker:
                 stdout=err,
                 stderr=err,
                 preexec_fn=_die_with_parent(),  # noqa: PLW1509 - only calls prctl(2)
+                # Ctrl-C at a terminal must not reach the broker before the node has
+                # published its offline status; the owner stops it (or it dies with us).
+                start_new_session=True,
             )
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
