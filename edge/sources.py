@@ -60,7 +60,8 @@ def to_bgr8(image: np.ndarray) -> ImageArray | None:
 
 
 def is_live(uri: str) -> bool:
-    return uri.isdigit() or uri.lower().startswith(("rtsp://", "rtsps://", "http://", "https://"))
+    live = ("rtsp://", "rtsps://", "http://", "https://", "picamera2:")
+    return uri.isdigit() or uri.lower().startswith(live)
 
 
 class FileSource:
@@ -138,6 +139,8 @@ class FileSource:
 def open_source(uri: str, cfg: SourceConfig, anchor: datetime) -> FrameSource:
     if is_live(uri):
         from edge.live import LiveSource, opencv_opener
+        from edge.picamera import is_picamera, picamera_opener
 
-        return LiveSource(uri, cfg, opencv_opener(uri))
+        opener = picamera_opener(uri) if is_picamera(uri) else opencv_opener(uri)
+        return LiveSource(uri, cfg, opener)
     return FileSource(Path(uri), cfg, anchor)
