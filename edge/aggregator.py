@@ -59,15 +59,18 @@ class Aggregator:
         w = self.cfg.window_seconds
         return math.floor(ts / w) * w
 
+    def _blank(self, start: float) -> _Open:
+        return _Open(
+            start,
+            gender=dict.fromkeys(GENDERS, 0),
+            bands=dict.fromkeys(self.labels, 0),
+            joint={g: dict.fromkeys(self.labels, 0) for g in GENDERS},
+        )
+
     def _window(self, start: float) -> _Open:
         win = self._open.get(start)
         if win is None:
-            win = self._open[start] = _Open(
-                start,
-                gender=dict.fromkeys(GENDERS, 0),
-                bands=dict.fromkeys(self.labels, 0),
-                joint={g: dict.fromkeys(self.labels, 0) for g in GENDERS},
-            )
+            win = self._open[start] = self._blank(start)
         return win
 
     def band_of(self, age: float) -> str:
@@ -98,12 +101,7 @@ class Aggregator:
         win.joint[g][band] += 1
 
     def _close(self, start: float) -> WindowCounts:
-        win = self._open.pop(start, None) or _Open(
-            start,
-            gender=dict.fromkeys(GENDERS, 0),
-            bands=dict.fromkeys(self.labels, 0),
-            joint={g: dict.fromkeys(self.labels, 0) for g in GENDERS},
-        )
+        win = self._open.pop(start, None) or self._blank(start)
         demo = self.demographics
         return WindowCounts(
             window_start=start,

@@ -33,16 +33,14 @@ def setup_logging(verbose: bool) -> None:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    path = Path(args.file)
-    try:
-        settings = load_config(path)
-        from edge.policy import check_purpose_coverage
+    from edge.policy import check_purpose_coverage
 
+    path = Path(args.file)
+    settings = _load(path)
+    if isinstance(settings, int):
+        return settings
+    try:
         check_purpose_coverage(settings)
-    except ConfigInvalid as exc:
-        for key, value, reason in exc.rows:
-            print(f"{path}: {key} = {value}: {reason}", file=sys.stderr)
-        return EXIT_USAGE
     except ConfigError as exc:
         print(f"kazoe: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -53,15 +51,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from edge.runner import RunOptions, run_node
 
-    try:
-        settings = load_config(Path(args.config))
-    except ConfigInvalid as exc:
-        for key, value, reason in exc.rows:
-            print(f"{args.config}: {key} = {value}: {reason}", file=sys.stderr)
-        return EXIT_USAGE
-    except ConfigError as exc:
-        print(f"kazoe: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    settings = _load(Path(args.config))
+    if isinstance(settings, int):
+        return settings
     options = RunOptions(
         source=args.source,
         once=args.once,

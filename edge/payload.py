@@ -189,6 +189,12 @@ def load_schema(name: str) -> dict[str, Any]:
     return loaded
 
 
+@cache
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    # Built once per schema: consumers validate every message they receive.
+    return jsonschema.Draft202012Validator(load_schema(name))
+
+
 def validate(name: str, data: bytes | str) -> dict[str, Any]:
     """Parse and validate a wire message against a committed schema, or raise PayloadError."""
     try:
@@ -197,8 +203,7 @@ def validate(name: str, data: bytes | str) -> dict[str, Any]:
         raise PayloadError(f"not JSON: {exc}") from None
     except RecursionError:
         raise PayloadError("not JSON we accept: nested too deeply") from None
-    validator = jsonschema.Draft202012Validator(load_schema(name))
-    error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
+    error = jsonschema.exceptions.best_match(_validator(name).iter_errors(doc))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(root)"
         raise PayloadError(f"{name}: {where}: {error.message[:200]}")
