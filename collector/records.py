@@ -107,7 +107,7 @@ def _seconds(value: str) -> int:
 
 
 def flatten_cells(doc: dict[str, Any]) -> Cells:
-    """The window's cells under the names ``edge.suppression`` uses."""
+    """The window's cells under the names ``edge.privacy.suppression`` uses."""
     cells: Cells = {"people": doc["people"]}
     for g, v in (doc.get("gender") or {}).items():
         cells[f"gender.{g}"] = v

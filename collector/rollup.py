@@ -3,7 +3,7 @@
 Input: per-cell sums over a group of windows (``n`` windows had the cell,
 ``nulls`` of them withheld it, ``total`` is the sum of the rest). A cell is
 *known* only if every window of the group had it and none withheld it; an
-unknown cell is withheld, never summed as zero. Then ``edge.suppression``
+unknown cell is withheld, never summed as zero. Then ``edge.privacy.suppression``
 re-applies the node's rule to the roll-up: every cell with 0 < count < k and
 every unknown cell is withheld (an unknown cell enters as 1, so it is primary),
 plus complementary cells so that no withheld cell can be recomputed from the
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from edge.suppression import build_table, suppress
+from edge.privacy.suppression import build_table, suppress
 
 GENDERS = ("female", "male", "unknown")
 WINDOWS_CELL = "_windows"

@@ -29,7 +29,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from collector.config import MqttSection
 from collector.errors import CollectorConfigError
-from edge.mqtt import describe_refusal
+from edge.delivery.mqtt import describe_refusal
 
 log = logging.getLogger("kazoe.collector.mqtt")
 _paho_log = logging.getLogger("kazoe.collector.mqtt.paho")

@@ -33,7 +33,7 @@ def setup_logging(verbose: bool) -> None:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from edge.policy import check_purpose_coverage
+    from edge.privacy.policy import check_purpose_coverage
 
     path = Path(args.file)
     settings = _load(path)
@@ -80,7 +80,7 @@ def _load(path: Path) -> NodeSettings | int:
 def cmd_notice(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from edge.notice import build_notice, render_html, render_markdown
+    from edge.privacy.notice import build_notice, render_html, render_markdown
 
     settings = _load(Path(args.config))
     if isinstance(settings, int):
@@ -105,7 +105,7 @@ def cmd_notice(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from edge.audit import verify
+    from edge.privacy.audit import verify
 
     verdict = verify(Path(args.state_dir))
     print(verdict.message, file=sys.stdout if verdict.ok else sys.stderr)
@@ -113,7 +113,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(argv: list[str]) -> int:
-    from edge.watch import watch_main
+    from edge.ops.watch import watch_main
 
     return watch_main(argv)
 

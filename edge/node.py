@@ -15,19 +15,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from edge import __version__
-from edge.aggregator import Aggregator
-from edge.analyser import Analyser
-from edge.audit import AuditLog
+from edge.capture.sources import FrameSource
 from edge.config import NodeSettings
-from edge.metrics import NodeMetrics
-from edge.outbox import Outbox
+from edge.counting.aggregator import Aggregator
+from edge.counting.tracker import Tracker
+from edge.delivery.outbox import Outbox
+from edge.delivery.publisher import Publisher
+from edge.ops.metrics import NodeMetrics
+from edge.ops.service import ServiceNotifier
 from edge.payload import ModelIds, StatusPayload
-from edge.policy import seal
-from edge.publisher import Publisher
-from edge.service import ServiceNotifier
-from edge.sources import FrameSource
-from edge.tracker import Tracker
+from edge.privacy.audit import AuditLog
+from edge.privacy.policy import seal
 from edge.types import WindowCounts
+from edge.vision.analyser import Analyser
 
 log = logging.getLogger("kazoe.node")
 STATUS_EVERY_S = 30.0

@@ -13,22 +13,22 @@ from datetime import UTC, datetime
 from types import FrameType
 
 from edge import __version__
-from edge.analyser import Analyser, percentile
-from edge.attributes import AttributeEstimator
-from edge.audit import AuditLog
+from edge.capture.sources import FrameSource, is_live, open_source
 from edge.config import NodeSettings
-from edge.detector import Detector
+from edge.delivery.outbox import Outbox
+from edge.delivery.publisher import Publisher
 from edge.errors import ConfigError, KazoeError
-from edge.metrics import NodeMetrics
-from edge.models_info import model_ids
 from edge.node import Node
-from edge.notice import build_notice
-from edge.outbox import Outbox
+from edge.ops.metrics import NodeMetrics
+from edge.ops.progress import with_progress
 from edge.payload import ModelIds, StatusPayload
-from edge.policy import check_purpose_coverage
-from edge.progress import with_progress
-from edge.publisher import Publisher
-from edge.sources import FrameSource, is_live, open_source
+from edge.privacy.audit import AuditLog
+from edge.privacy.notice import build_notice
+from edge.privacy.policy import check_purpose_coverage
+from edge.vision.analyser import Analyser, percentile
+from edge.vision.attributes import AttributeEstimator
+from edge.vision.detector import Detector
+from edge.vision.models_info import model_ids
 
 log = logging.getLogger("kazoe.run")
 DB_NAME = "kazoe.db"
@@ -67,7 +67,7 @@ def _check_options(settings: NodeSettings, options: RunOptions) -> None:
 def _make_publisher(
     settings: NodeSettings, node_ref: list[Node], boot_id: str, models: ModelIds, notice: bytes
 ) -> Publisher:
-    from edge.mqtt import MqttPublisher
+    from edge.delivery.mqtt import MqttPublisher
 
     def status(link: str) -> StatusPayload:
         if node_ref:

@@ -1,8 +1,8 @@
 """Test doubles shipped with the package: a recording publisher and a fake clock.
 
 Unit tests of the outbox, the node loop and the CLI use these instead of a
-broker and the wall clock; integration tests use ``edge.mqtt`` and a real
-Mosquitto (``simulator.broker.DevBroker``).
+broker and the wall clock; integration tests use ``edge.delivery.mqtt`` and a real
+Mosquitto (``simulator.brokers.dev.DevBroker``).
 """
 
 from __future__ import annotations

@@ -21,14 +21,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.attributes import AttributeEstimator
 from edge.config import NodeSettings
-from edge.detector import Detector
-from edge.tracker import Tracker
+from edge.counting.tracker import Tracker
 from edge.types import AnalysedFrame, Detections, FaceAttributes, ImageArray
-from simulator.portraits import load_portraits
-from simulator.scene import SceneSpec, plan_scene, write_scene
-from simulator.scene_paths import Track
+from edge.vision.attributes import AttributeEstimator
+from edge.vision.detector import Detector
+from simulator.scenes.paths import Track
+from simulator.scenes.portraits import load_portraits
+from simulator.scenes.scene import SceneSpec, plan_scene, write_scene
 
 REPO = Path(__file__).resolve().parent.parent
 MIN_FACE_PX = 48
@@ -38,9 +38,9 @@ import time, numpy as np
 t0 = time.perf_counter()
 from pathlib import Path
 from simulator.bench import settings
-from edge.analyser import Analyser
-from edge.attributes import AttributeEstimator
-from edge.detector import Detector
+from edge.vision.analyser import Analyser
+from edge.vision.attributes import AttributeEstimator
+from edge.vision.detector import Detector
 from edge.types import Frame
 s = settings(Path({models!r}), {detector!r})
 a = Analyser(Detector.from_dir(s.models.dir, s.detector),

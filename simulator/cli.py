@@ -13,23 +13,23 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from simulator.broker import add_broker_arguments, run_broker
-from simulator.record import add_record_arguments, run_record
+from simulator.brokers.dev import add_broker_arguments, run_broker
+from simulator.scoring.record import add_record_arguments, run_record
 
 # command -> (module, function, one-line help)
 OWN_ARGS: dict[str, tuple[str, str, str]] = {
     "scene": (
-        "simulator.scene",
+        "simulator.scenes.scene",
         "scene_main",
         "write a synthetic street video and its ground truth",
     ),
     "truth": (
-        "simulator.truth_cli",
+        "simulator.scenes.truth_cli",
         "truth_main",
         "a truth file for your own video, from a list of exit times",
     ),
     "score": (
-        "simulator.score_cli",
+        "simulator.scoring.cli",
         "score_main",
         "compare recorded counts with a scene's ground truth",
     ),
@@ -39,17 +39,17 @@ OWN_ARGS: dict[str, tuple[str, str, str]] = {
         "run the node over a folder of video files, in order",
     ),
     "fleet": (
-        "simulator.fleet_cli",
+        "simulator.fleet.cli",
         "fleet_main",
         "run many virtual nodes publishing synthetic counts",
     ),
     "faults": (
-        "simulator.faults_cli",
+        "simulator.faults.cli",
         "faults_main",
         "a TCP proxy that stalls, drops or cuts node connections",
     ),
     "facecheck": (
-        "simulator.facecheck",
+        "simulator.scenes.facecheck",
         "facecheck_main",
         "how many pasted faces of a face folder the node's detector finds",
     ),

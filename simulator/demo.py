@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from edge.errors import KazoeError
-from edge.watch import watch_main
-from simulator.broker import DevBroker
-from simulator.scene import scene_main
+from edge.ops.watch import watch_main
+from simulator.brokers.dev import DevBroker
+from simulator.scenes.scene import scene_main
 
 REPO = Path(__file__).resolve().parent.parent
 NODE_ID = "demo-01"

@@ -28,7 +28,7 @@ import cv2
 from edge.config import ConfigInvalid, NodeSettings, load_config
 from edge.errors import ConfigError
 from simulator.replay_toml import dumps_toml
-from simulator.scene_args import OneLineParser
+from simulator.scenes.args import OneLineParser
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".ts")
 _SLUG = re.compile(r"[^a-z0-9_-]+")

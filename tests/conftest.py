@@ -1,6 +1,6 @@
 """Shared fixtures: a real Mosquitto on a free port with the project's dev config.
 
-``broker`` is a ``simulator.broker.DevBroker`` with users ``node-a``, ``node-b``
+``broker`` is a ``simulator.brokers.dev.DevBroker`` with users ``node-a``, ``node-b``
 and ``watcher``; ``probe(user)`` opens a connected blocking client as that user.
 Tests that use either are marked ``integration``. The system broker on 1883 is
 never used.
@@ -15,7 +15,7 @@ import pytest
 
 from edge.config import MqttConfig
 from edge.errors import BrokerError
-from simulator.broker import DevBroker, ProbeClient
+from simulator.brokers.dev import DevBroker, ProbeClient
 
 NODES = ("node-a", "node-b")
 ProbeFactory = Callable[..., ProbeClient]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from edge.errors import BrokerError
-from simulator.tls_broker import ClientCert, Pki, TlsBroker, TlsProbe
+from simulator.brokers.tls import ClientCert, Pki, TlsBroker, TlsProbe
 
 NODE_A, NODE_B, NODE_P = "node-a", "node-b", "node-p"
 OPERATOR, COLLECTOR = "operator-alice", "collector-main"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from edge.errors import BrokerError
-from simulator.tls_broker import PROD_CONFIG, Pki, TlsPorts, render_production_config
+from simulator.brokers.tls import PROD_CONFIG, Pki, TlsPorts, render_production_config
 from tests.broker.payloads import largest_counts
 
 SCRIPTS = PROD_CONFIG.parent.parent

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from edge.testing import wait_until
-from simulator.tls_broker import ClientCert, Pki, TlsBroker, TlsProbe
+from simulator.brokers.tls import ClientCert, Pki, TlsBroker, TlsProbe
 from tests.broker.conftest import COLLECTOR, NODE_A, NODE_B, NODE_P, OPERATOR, Credentials
 from tests.broker.payloads import counts, largest_counts, notice, status
 

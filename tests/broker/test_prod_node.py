@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from edge.config import MqttConfig, TlsConfig
-from edge.mqtt import LinkState, MqttPublisher
+from edge.delivery.mqtt import LinkState, MqttPublisher
+from edge.ops.watch import watch_main
 from edge.payload import StatusPayload
 from edge.testing import sample_counts, sample_status, wait_until
-from edge.watch import watch_main
-from simulator.tls_broker import ClientCert, TlsBroker, TlsProbe
+from simulator.brokers.tls import ClientCert, TlsBroker, TlsProbe
 from tests.broker.conftest import NODE_A, NODE_B, NODE_P, OPERATOR, Credentials
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edge.config import NodeSettings
-from edge.notice import build_notice, render_html
+from edge.privacy.notice import build_notice, render_html
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from edge.errors import BrokerError
-from simulator.broker import DevBroker
+from simulator.brokers.dev import DevBroker
 
 FLEET = tuple(f"node-{i:02d}" for i in range(1, 7))
 PG_ADMIN = os.environ.get("KAZOE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from simulator.broker import DevBroker
-from simulator.scene import scene_main
+from simulator.brokers.dev import DevBroker
+from simulator.scenes.scene import scene_main
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "models" / "build"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.broker import DevBroker, free_port
+from simulator.brokers.dev import DevBroker, free_port
 from tests.e2e.conftest import RunNode, Scene, make_scene, node_toml
 
 pytestmark = pytest.mark.integration
@@ -141,7 +141,7 @@ def test_unreachable_broker_keeps_windows_for_the_next_run(
     assert_one_clear_line(first.stderr, "not acknowledged", "next run")
     assert "Traceback" not in first.stderr
     with DevBroker(["node-a"], port=port, state_dir=tmp_path / "broker") as broker:
-        from simulator.broker import ProbeClient
+        from simulator.brokers.dev import ProbeClient
 
         with ProbeClient(
             broker.host, broker.port, username="watcher", password=broker.password("watcher")

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from edge.mqtt import Subscriber
-from simulator.broker import DevBroker, free_port
-from simulator.record import Recorder
+from edge.delivery.mqtt import Subscriber
+from simulator.brokers.dev import DevBroker, free_port
+from simulator.scoring.record import Recorder
 from tests.e2e.conftest import Scene, make_scene, node_toml
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -20,15 +20,15 @@ from typing import Any
 
 import pytest
 
-from edge.mqtt import Subscriber
+from edge.delivery.mqtt import Subscriber
 from edge.testing import wait_until
-from simulator.broker import DevBroker
-from simulator.counts_file import node_windows, read_counts
-from simulator.record import Recorder
-from simulator.scene import scene_main
-from simulator.score import score
-from simulator.score_cli import render
-from simulator.truth import SceneTruth
+from simulator.brokers.dev import DevBroker
+from simulator.scenes.scene import scene_main
+from simulator.scenes.truth import SceneTruth
+from simulator.scoring.cli import render
+from simulator.scoring.counts_file import node_windows, read_counts
+from simulator.scoring.record import Recorder
+from simulator.scoring.score import score
 from tests.e2e.conftest import START, RunNode, node_toml
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from edge.payload import validate
-from simulator.broker import DevBroker, ProbeClient
+from simulator.brokers.dev import DevBroker, ProbeClient
 from tests.e2e.conftest import RunNode, Scene, make_scene, node_toml
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

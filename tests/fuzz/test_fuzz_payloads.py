@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from edge.errors import PayloadError
+from edge.ops.watch import WatchState, render_table
 from edge.payload import validate
 from edge.testing import sample_counts, sample_status
-from edge.watch import WatchState, render_table
-from simulator.record import Recorder
+from simulator.scoring.record import Recorder
 from tests.fuzz.strategies import messages, mutated_documents, nested
 
 FUZZ = settings(

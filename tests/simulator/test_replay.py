@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from edge.config import load_config
-from edge.mqtt import Subscriber
+from edge.delivery.mqtt import Subscriber
 from edge.testing import wait_until
-from simulator.broker import DevBroker
-from simulator.counts_file import node_windows, read_counts
-from simulator.record import Recorder
+from simulator.brokers.dev import DevBroker
 from simulator.replay import replay_main
-from simulator.scene import scene_main
+from simulator.scenes.scene import scene_main
+from simulator.scoring.counts_file import node_windows, read_counts
+from simulator.scoring.record import Recorder
 from tests.simulator.videos import tiny_video
 
 REPO = Path(__file__).resolve().parents[2]

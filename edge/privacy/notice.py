@@ -1,0 +1,157 @@
+"""One policy, two notices: the retained machine-readable notice and a printable street poster.
+
+Both are rendered from the same ``NodeSettings`` the node enforces (purposes,
+retention, k, window, bands), so the notice cannot say something the node does
+not do. Purpose and storage terms follow the W3C Data Privacy Vocabulary (DPV).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from datetime import datetime
+
+import qrcode
+import qrcode.image.svg
+
+from edge.config import NodeSettings
+from edge.payload import NoticePayload
+from edge.privacy.policy import published_fields
+from edge.vision.models_info import lock_entries, model_ids
+
+DPV_PURPOSE = {"footfall": "dpv:ServiceOptimisation", "demographics": "dpv:ServiceOptimisation"}
+PURPOSE_TEXT = {
+    "footfall": ("people counts per time window", "時間帯ごとの通行人数"),
+    "demographics": (
+        "counts by estimated gender and age band",
+        "推定された性別・年齢層ごとの人数",
+    ),
+}
+NOT_COLLECTED = (
+    (
+        "images or video (frames are overwritten in memory after analysis)",
+        "画像・映像（解析後すぐにメモリ上で消去）",
+    ),
+    ("face crops, face templates or embeddings", "顔画像の切り出し・顔特徴量"),
+    ("identities or names", "個人の特定・氏名"),
+    ("tracking across visits or across cameras", "再訪や他のカメラをまたいだ追跡"),
+    ("per-person records", "個人ごとの記録"),
+)
+
+
+def build_notice(settings: NodeSettings, at: datetime) -> NoticePayload:
+    policy = settings.policy
+    ids = model_ids(settings.models.dir, settings.detector.model, policy.demographics)
+    licences = dict(lock_entries(settings.models.dir).values())
+    used = [i for i in (ids.detector, ids.age, ids.gender) if i is not None]
+    return NoticePayload.model_validate(
+        {
+            "node_id": settings.node.id,
+            "site": settings.node.site,
+            "location": policy.location,
+            "controller": policy.controller,
+            "contact": policy.contact,
+            "statement": policy.statement,
+            "purposes": [
+                {"id": p, "dpv": DPV_PURPOSE[p], "description": PURPOSE_TEXT[p][0]}
+                for p in policy.purposes
+            ],
+            "data_published": published_fields(settings),
+            "data_not_collected": [en for en, _ in NOT_COLLECTED],
+            "retention": {"days": policy.retention_days, "iso8601": f"P{policy.retention_days}D"},
+            "k": policy.k,
+            "window_seconds": settings.aggregate.window_seconds,
+            "age_bands": settings.aggregate.band_labels() if policy.demographics else [],
+            "models": [{"id": i, "licence": licences.get(i, "unknown")} for i in used],
+            "policy_hash": settings.policy_hash(),
+            "notice_url": policy.notice_url,
+            "pia_reference": policy.pia_reference,
+            "at": at,
+        }
+    )
+
+
+def qr_svg(url: str) -> str:
+    """The URL as an inline SVG QR code."""
+    image = qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, box_size=10)
+    buffer = io.BytesIO()
+    image.save(buffer)
+    text = buffer.getvalue().decode()
+    return text[text.index("<svg") :]
+
+
+def render_markdown(notice: NoticePayload) -> str:
+    lines = [
+        "# AIカメラによる人流計測のお知らせ / Notice: AI camera people counting",
+        "",
+        f"**場所 / Location:** {notice.location} ({notice.site})",
+        f"**管理者 / Controller:** {notice.controller}",
+        f"**お問い合わせ / Contact:** {notice.contact}",
+        "",
+        f"{notice.statement}",
+        "",
+        "## 目的と公開するデータ / Purposes and published data",
+    ]
+    for purpose in notice.purposes:
+        ja = PURPOSE_TEXT[purpose.id][1]
+        lines.append(f"- {ja} / {purpose.description} ({purpose.dpv})")
+    lines += ["", "## 取得しないもの / Never collected"]
+    lines += [f"- {ja} / {en}" for en, ja in NOT_COLLECTED]
+    lines += [
+        "",
+        "## 保存と保護 / Storage and protection",
+        f"- 集計は{notice.window_seconds}秒ごと / counts per {notice.window_seconds} s window",
+        f"- {notice.k}人未満の集計値は公開しません / counts below {notice.k} are withheld",
+        f"- 端末上の集計は{notice.retention.days}日後に削除 / deleted from the device after "
+        f"{notice.retention.days} days",
+        f"- ポリシー / policy: `{notice.policy_hash}`",
+    ]
+    if notice.notice_url:
+        lines += ["", f"詳細 / Details: {notice.notice_url}"]
+    return "\n".join(lines) + "\n"
+
+
+def render_html(notice: NoticePayload) -> str:
+    """A printable A4 street notice (Japanese and English) with a QR code to the notice URL."""
+    e = html.escape
+    purposes = "".join(
+        f"<li><span lang='ja'>{e(PURPOSE_TEXT[p.id][1])}</span> / {e(p.description)}</li>"
+        for p in notice.purposes
+    )
+    never = "".join(
+        f"<li><span lang='ja'>{e(ja)}</span> / {e(en)}</li>" for en, ja in NOT_COLLECTED
+    )
+    qr = (
+        f"<figure>{qr_svg(notice.notice_url)}<figcaption>{e(notice.notice_url)}</figcaption></figure>"
+        if notice.notice_url
+        else "<p class='small'>No notice URL configured ([policy] notice_url).</p>"
+    )
+    return f"""<!doctype html>
+<html lang="ja"><head><meta charset="utf-8"><title>Kazoe notice — {e(notice.node_id)}</title>
+<style>
+@page {{ size: A4; margin: 14mm; }}
+body {{ font-family: "Noto Sans CJK JP", "Noto Sans JP", sans-serif; color: #111; }}
+h1 {{ font-size: 26pt; margin: 0 0 4mm; border-bottom: 3px solid #0a5; }}
+h2 {{ font-size: 15pt; margin: 6mm 0 2mm; color: #0a5; }}
+li {{ font-size: 12pt; margin: 1mm 0; }}
+.meta {{ font-size: 12pt; }} .small {{ font-size: 9pt; color: #555; }}
+figure {{ float: right; width: 42mm; margin: 0 0 4mm 6mm; text-align: center; }}
+figure svg {{ width: 42mm; height: 42mm; }} figcaption {{ font-size: 8pt; word-break: break-all; }}
+</style></head><body>
+<h1>AIカメラによる人流計測のお知らせ<br><small>Notice: AI camera people counting</small></h1>
+{qr}
+<p class="meta"><b>場所 / Location:</b> {e(notice.location)} ({e(notice.site)})<br>
+<b>管理者 / Controller:</b> {e(notice.controller)}<br>
+<b>お問い合わせ / Contact:</b> {e(notice.contact)}</p>
+<p>{e(notice.statement)}</p>
+<h2>目的と公開するデータ / What is counted</h2><ul>{purposes}</ul>
+<h2>取得しないもの / Never collected</h2><ul>{never}</ul>
+<h2>保存と保護 / Storage and protection</h2><ul>
+<li>{notice.window_seconds}秒ごとの集計のみ送信 / only counts per {notice.window_seconds} s window are sent</li>
+<li>{notice.k}人未満の集計値は公開しません / any count below {notice.k} is withheld</li>
+<li>端末上の集計は{notice.retention.days}日後に削除 / counts are deleted from the device after {notice.retention.days} days</li>
+</ul>
+<p class="small">Node {e(notice.node_id)} · policy {e(notice.policy_hash)} · models {e(", ".join(m.id for m in notice.models))}
+{f" · PIA {e(notice.pia_reference)}" if notice.pia_reference else ""}</p>
+</body></html>
+"""

@@ -1,0 +1,63 @@
+"""Detector + attributes on one frame, then the frame's pixels are overwritten.
+
+This is the only place a frame's pixels are read. Whatever happens during
+analysis, the buffer is zeroed before the frame is released, and the time from
+capture to overwrite (the frame's lifetime) is recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.types import AnalysedFrame, Detections, FaceAttributes, Frame
+from edge.vision.attributes import AttributeEstimator
+from edge.vision.detector import Detector
+
+
+@dataclass(slots=True)
+class StageTimes:
+    """Recent per-stage timings in ms (bounded; numbers only, never pixels)."""
+
+    detect: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+    attributes: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+    lifetime: deque[float] = field(default_factory=lambda: deque(maxlen=10000))
+
+
+class Analyser:
+    def __init__(
+        self, detector: Detector, estimator: AttributeEstimator | None, every_n_frames: int = 1
+    ) -> None:
+        self.detector = detector
+        self.estimator = estimator
+        self.every_n_frames = every_n_frames
+        self.times = StageTimes()
+        self._count = 0
+
+    def analyse(self, frame: Frame) -> AnalysedFrame:
+        try:
+            t0 = time.perf_counter()
+            detections: Detections = self.detector.detect(frame.image)
+            t1 = time.perf_counter()
+            sample = self._count % self.every_n_frames == 0
+            self._count += 1
+            if self.estimator is not None and sample:
+                attributes = self.estimator.estimate(frame.image, detections)
+            else:
+                attributes = FaceAttributes()
+            t2 = time.perf_counter()
+            self.times.detect.append((t1 - t0) * 1000)
+            self.times.attributes.append((t2 - t1) * 1000)
+            height, width = frame.image.shape[:2]
+            return AnalysedFrame(frame.index, frame.ts, width, height, detections, attributes)
+        finally:
+            frame.image.fill(0)
+            if frame.captured_monotonic:
+                self.times.lifetime.append((time.monotonic() - frame.captured_monotonic) * 1000)
+
+
+def percentile(values: deque[float] | list[float], q: float) -> float | None:
+    return float(np.percentile(np.asarray(values), q)) if values else None

@@ -1,0 +1,128 @@
+"""Roll-ups re-apply small-count suppression: a withheld input is never summed as zero."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collector.records import Window, flatten_cells
+from collector.rollup import CellSum, Rollup, roll_up
+from collector.store import hourly_deltas
+from edge.privacy.suppression import build_table, determined
+
+BANDS = ("0-12", "20-29", "70+")
+
+
+def window(seq: int, doc: dict[str, Any]) -> Window:
+    return Window("node-a", seq, "0" * 32, 3600, 3660, flatten_cells(doc), "{}", 0)
+
+
+def rolled(docs: list[dict[str, Any]], k: int = 5) -> Rollup:
+    sums = {
+        cell: CellSum(n, nulls, total)
+        for _, _, cell, n, nulls, total in hourly_deltas(
+            [window(i, d) for i, d in enumerate(docs, 1)]
+        )
+    }
+    return roll_up(sums, k)
+
+
+def doc(people: int | None, female: int | None, male: int | None) -> dict[str, Any]:
+    return {"people": people, "gender": {"female": female, "male": male}}
+
+
+def test_known_cells_are_summed_and_published() -> None:
+    r = rolled([doc(12, 5, 7), doc(10, 5, 5)])
+    assert r.windows == 2
+    assert r.people == 22
+    assert r.gender == {"female": 10, "male": 12}
+    assert r.withheld == ()
+
+
+def test_a_withheld_input_makes_the_rollup_cell_withheld_not_zero() -> None:
+    # Window 1 withheld its female and male cells (3 and 9 were never published).
+    r = rolled([doc(12, None, None), doc(10, 5, 5)])
+    assert r.people == 22
+    assert r.gender == {"female": None, "male": None}
+    assert "gender.female" in r.withheld
+    assert "gender.male" in r.withheld
+
+
+def test_one_unknown_cell_takes_a_complement_so_it_cannot_be_recomputed() -> None:
+    # Only "female" is unknown; publishing people and male would give female = people - male.
+    r = rolled([{"people": 20, "gender": {"female": None, "male": 14, "unknown": 0}}])
+    assert r.gender is not None
+    assert r.gender["female"] is None
+    published = [r.people, r.gender["male"]]
+    assert None in published, "people or male must be withheld too"
+
+
+def test_cells_missing_from_some_windows_are_unknown() -> None:
+    r = rolled([doc(12, 5, 7), {"people": 10}])
+    assert r.people == 22
+    assert r.gender == {"female": None, "male": None}
+
+
+def test_small_rollup_cells_are_withheld() -> None:
+    sums = {
+        "_windows": CellSum(1, 0, 0),
+        "people": CellSum(1, 0, 9),
+        "gender.female": CellSum(1, 0, 2),
+        "gender.male": CellSum(1, 0, 7),
+    }
+    r = roll_up(sums, k=5)
+    assert r.gender == {"female": None, "male": None}  # 2 < k, and male would reveal it
+    assert r.people == 9
+
+
+def test_no_windows_is_an_empty_rollup() -> None:
+    assert roll_up({}, 5).windows == 0
+    assert roll_up({}, 5).people == 0
+
+
+cell = st.one_of(st.none(), st.integers(0, 12))
+
+
+@st.composite
+def windows(draw: st.DrawFn) -> list[dict[str, Any]]:
+    out = []
+    for _ in range(draw(st.integers(1, 4))):
+        bands = {b: draw(cell) for b in BANDS}
+        out.append(
+            {
+                "people": draw(cell),
+                "gender": {"female": draw(cell), "male": draw(cell)},
+                "age_bands": bands,
+            }
+        )
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(windows(), st.integers(2, 6))
+def test_published_rollup_cells_are_exact_sums_and_withheld_ones_stay_hidden(
+    docs: list[dict[str, Any]], k: int
+) -> None:
+    r = rolled(docs, k)
+    flat = [flatten_cells(d) for d in docs]
+    published: dict[str, int | None] = {"people": r.people}
+    published |= {f"gender.{g}": v for g, v in (r.gender or {}).items()}
+    published |= {f"age_bands.{b}": v for b, v in (r.age_bands or {}).items()}
+    for name, value in published.items():
+        inputs = [f.get(name) for f in flat]
+        if any(v is None for v in inputs):
+            assert value is None, f"{name} had a withheld input but was published"
+        if value is not None:
+            assert value == sum(v for v in inputs if v is not None)
+            assert value == 0 or value >= k, f"{name}={value} is below k={k}"
+    # No withheld cell can be recomputed from the published ones.
+    table = build_table(
+        0,
+        dict.fromkeys(r.gender or {}, 0) or None,
+        dict.fromkeys(r.age_bands or {}, 0) or None,
+        None,
+    )
+    withheld = [i for i, n in enumerate(table.names) if published.get(n) is None]
+    assert determined(table.constraints, withheld) == []

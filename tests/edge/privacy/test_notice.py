@@ -1,0 +1,102 @@
+"""One policy object drives both the notice and the enforcement, so they cannot drift."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from edge.cli import main
+from edge.config import NodeSettings
+from edge.payload import ModelIds, validate
+from edge.privacy.notice import build_notice, render_html, render_markdown
+from edge.privacy.policy import seal
+from edge.types import WindowCounts
+
+REPO = Path(__file__).resolve().parents[3]
+MODELS = REPO / "models" / "build"
+AT = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def settings(**policy: object) -> NodeSettings:
+    if not (MODELS / "models.json").is_file():
+        pytest.skip("models are not built: run 'make models'")
+    return NodeSettings.model_validate(
+        {
+            "node": {"id": "kashiwa-07", "site": "campus"},
+            "source": {"uri": "street.mp4"},
+            "policy": {
+                "purposes": ["footfall", "demographics"],
+                "controller": "Kashiwa Smart City",
+                "contact": "privacy@kashiwa.example",
+                "notice_url": "https://kashiwa.example/notice/07",
+                **policy,
+            },
+            "models": {"dir": str(MODELS)},
+        }
+    )
+
+
+def window(people: int) -> WindowCounts:
+    return WindowCounts(0.0, 60.0, people, None, None, None)
+
+
+def published_people(cfg: NodeSettings, people: int) -> int | None:
+    ids = ModelIds(detector="d@1")
+    footfall = cfg.model_copy(
+        update={"policy": cfg.policy.model_copy(update={"purposes": ("footfall",)})}
+    )
+    return seal(
+        window(people), settings=footfall, boot_id="0" * 32, seq=1, models=ids
+    ).payload.people
+
+
+def test_changing_k_changes_both_the_notice_and_the_suppression() -> None:
+    strict, lenient = settings(k=5), settings(k=3)
+    assert build_notice(strict, AT).k == 5
+    assert build_notice(lenient, AT).k == 3
+    assert published_people(strict, 4) is None
+    assert published_people(lenient, 4) == 4
+    assert "5人未満" in render_html(build_notice(strict, AT))
+    assert "3人未満" in render_html(build_notice(lenient, AT))
+
+
+def test_changing_purposes_and_retention_changes_the_notice() -> None:
+    both, footfall = settings(retention_days=30), settings(purposes=["footfall"], retention_days=1)
+    full, lean = build_notice(both, AT), build_notice(footfall, AT)
+    assert full.data_published == ["people", "gender", "age_bands", "joint"]
+    assert lean.data_published == ["people"]
+    assert [m.id for m in lean.models] == [lean.models[0].id]  # no attribute models listed
+    assert (full.retention.days, full.retention.iso8601) == (30, "P30D")
+    assert (lean.retention.days, lean.retention.iso8601) == (1, "P1D")
+    assert full.policy_hash != lean.policy_hash
+
+
+def test_notice_json_validates_and_names_what_is_never_collected() -> None:
+    notice = build_notice(settings(), AT)
+    doc = validate("notice.schema.json", notice.to_json())
+    assert doc["controller"] == "Kashiwa Smart City"
+    assert any("images" in item for item in doc["data_not_collected"])
+    assert any("tracking across visits" in item for item in doc["data_not_collected"])
+    assert {m["licence"] for m in doc["models"]} == {"Apache-2.0", "CC0-1.0"}
+    assert len(notice.to_json()) < 4096
+
+
+def test_markdown_and_cli_formats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = settings()
+    md = render_markdown(build_notice(cfg, AT))
+    assert "Kashiwa Smart City" in md
+    assert "https://kashiwa.example/notice/07" in md
+    config = tmp_path / "node.toml"
+    config.write_text(
+        '[node]\nid = "kashiwa-07"\n[source]\nuri = "x.mp4"\n'
+        f'[policy]\npurposes = ["footfall"]\n[models]\ndir = "{MODELS}"\n',
+        encoding="utf-8",
+    )
+    assert main(["notice", str(config), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["data_published"] == ["people"]
+    out = tmp_path / "notice.html"
+    assert main(["notice", str(config), "--format", "html", "--out", str(out)]) == 0
+    assert "<!doctype html>" in out.read_text(encoding="utf-8")
