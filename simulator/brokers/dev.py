@@ -35,10 +35,10 @@ from types import FrameType, TracebackType
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from edge.delivery.client import ClientOptions, make_client
 from edge.errors import BrokerError
 
 BROKER_CONFIG_DIR = Path(__file__).resolve().parents[2] / "broker_config"
@@ -326,14 +326,15 @@ class ProbeClient:
         self._connack: ReasonCode | None = None
         self._acks: dict[int, ReasonCode] = {}
         self._subacks: dict[int, list[ReasonCode]] = {}
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"probe-{secrets.token_hex(4)}",
-            protocol=mqtt.MQTTv5,
-            reconnect_on_failure=False,  # a refusal or a lost connection is the answer
+        client = make_client(
+            ClientOptions(
+                client_id=client_id or f"probe-{secrets.token_hex(4)}",
+                username=username,
+                password=password,
+                backoff=None,  # a refusal or a lost connection is the answer
+                suppress_exceptions=False,
+            )
         )
-        if username is not None:
-            client.username_pw_set(username, password)
         client.on_connect = self._on_connect
         client.on_publish = self._on_publish
         client.on_subscribe = self._on_subscribe

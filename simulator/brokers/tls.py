@@ -34,10 +34,10 @@ from types import TracebackType
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from edge.delivery.client import ClientOptions, make_client
 from edge.errors import BrokerError
 from simulator.brokers.dev import BROKER_CONFIG_DIR, LOOPBACK, DevBroker, ProbeMessage, free_port
 
@@ -386,19 +386,21 @@ class TlsProbe:
         self._acks: dict[int, ReasonCode] = {}
         self._subacks: dict[int, list[ReasonCode]] = {}
         self._started = False
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=mqtt.MQTTv5,
-            reconnect_on_failure=False,
-        )
-        if username is not None:
-            client.username_pw_set(username, password)
+        context = None
         if ca_file is not None:
             context = ssl.create_default_context(cafile=str(ca_file))
             if cert_file is not None:
                 context.load_cert_chain(str(cert_file), str(key_file) if key_file else None)
-            client.tls_set_context(context)
+        client = make_client(
+            ClientOptions(
+                client_id=client_id,
+                username=username,
+                password=password,
+                tls_context=context,
+                backoff=None,
+                suppress_exceptions=False,
+            )
+        )
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
