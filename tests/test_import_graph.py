@@ -155,3 +155,8 @@ def test_the_checker_sees_cycles_and_arrows() -> None:
     edges = graph()
     assert "edge.capture.frames" in edges["edge.capture.live"]
     assert "edge.vision.anchors" in edges["edge.vision.detector"]  # `from edge.vision import x`
+
+
+def test_the_peer_worker_imports_nothing_of_kazoe() -> None:
+    """It runs in the peer's own venv, where Kazoe is not installed."""
+    assert graph()["simulator.peer_worker"] == set()
