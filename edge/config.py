@@ -83,6 +83,37 @@ class DetectorConfig(_Section):
     )
     whole_frame: bool = Field(True, description="also run on the whole frame for large faces")
     threads: int = Field(1, ge=1, le=16, description="onnxruntime intra-op threads")
+    full_frame_every: int = Field(
+        8,
+        ge=1,
+        le=300,
+        description="yunet: search the whole frame every n-th frame; in between only regions "
+        "around recent faces and around motion no face explains (1 = every frame)",
+    )
+    motion_threshold: int = Field(
+        15,
+        ge=1,
+        le=255,
+        description="yunet regions: grey-level change (0-255) on the 160 px motion thumbnail "
+        "that counts as motion",
+    )
+    region_padding: float = Field(
+        1.0, ge=0.25, le=4, description="yunet regions: face widths searched around each face"
+    )
+    region_face_px: float = Field(
+        64,
+        ge=24,
+        le=256,
+        description="yunet regions: a face region is downscaled (steps 1, 1.5, 2, 3, 4) until "
+        "its face is about this many model pixels wide",
+    )
+    max_region_share: float = Field(
+        0.6,
+        gt=0,
+        le=1,
+        description="yunet regions: when the regions cost more than this share of a whole-frame "
+        "pass, search the whole frame instead",
+    )
 
     @field_validator("scales")
     @classmethod
@@ -150,6 +181,14 @@ class AttributesConfig(_Section):
     batch_size: int = Field(16, ge=1, le=256)
     every_n_frames: int = Field(
         2, ge=1, le=30, description="estimate age/gender on every n-th analysed frame"
+    )
+    refresh_frames: int = Field(
+        8,
+        ge=1,
+        le=300,
+        description="on a sampled frame, a face overlapping one estimated within this many "
+        "frames is estimated again only if its quality (score x size) is better; 1 estimates "
+        "every good face of every sampled frame",
     )
     gender_margin: float = Field(
         0.1, ge=0, lt=0.5, description="mean p(male) within 0.5 +/- margin counts as unknown"

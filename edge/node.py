@@ -260,6 +260,7 @@ class Node:
 
     def finish_source(self) -> None:
         """End of a file: every open track ends, every window (the partial last one too) closes."""
+        self.analyser.reset()  # zeroes the motion thumbnail, forgets faces
         for track in self.tracker.flush():
             self.aggregator.add(track)
         for counts in self.aggregator.flush():

@@ -126,7 +126,14 @@ def assemble(settings: NodeSettings, options: RunOptions) -> Parts:
     except KazoeError:
         source.close()
         raise
-    analyser = Analyser(detector, estimator, settings.attributes.every_n_frames, settings.quality)
+    analyser = Analyser(
+        detector,
+        estimator,
+        settings.attributes.every_n_frames,
+        settings.quality,
+        focus=settings.detector,
+        refresh_frames=settings.attributes.refresh_frames,
+    )
     return Parts(settings, models, analyser, source, outbox, audit, notice)
 
 
@@ -220,6 +227,7 @@ def run_node(
         print(f"kazoe: {exc}", file=sys.stderr)
     finally:
         parts.source.close()
+        parts.analyser.reset()
         pub.stop(node.status("offline", "clean shutdown"), timeout_s=5.0)
         stats = node.stats
         lifetime = percentile(parts.analyser.times.lifetime, 99)

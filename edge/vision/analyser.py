@@ -3,6 +3,13 @@
 This is the only place a frame's pixels are read. Whatever happens during
 analysis, the buffer is zeroed before the frame is released, and the time from
 capture to overwrite (the frame's lifetime) is recorded.
+
+With a region-capable detector (YuNet) and ``[detector] full_frame_every`` > 1, detection
+goes through ``edge.vision.focus.Focus`` (whole frames now and then, regions around faces
+and motion in between). Age/gender run on every ``every_n_frames``-th frame as before, and
+on such a frame only for the good faces ``edge.vision.freshness`` says add information.
+Between frames the analyser keeps geometry only, plus the motion thumbnail that ``Focus``
+zeroes in ``reset``.
 """
 
 from __future__ import annotations
@@ -13,10 +20,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.config import QualityConfig
-from edge.types import AnalysedFrame, Detections, FaceAttributes, Frame
+from edge.config import DetectorConfig, QualityConfig
+from edge.types import AnalysedFrame, Detections, FaceAttributes, Frame, ImageArray
 from edge.vision.attributes import AttributeEstimator
 from edge.vision.face_detector import FaceDetector
+from edge.vision.focus import Focus, RegionDetector
+from edge.vision.freshness import Freshness
 from edge.vision.quality import assess
 
 
@@ -36,23 +45,53 @@ class Analyser:
         estimator: AttributeEstimator | None,
         every_n_frames: int = 1,
         quality: QualityConfig | None = None,
+        *,
+        focus: DetectorConfig | None = None,
+        refresh_frames: int = 1,
     ) -> None:
+        """``focus``: search regions between whole frames (when the detector can)."""
         self.detector = detector
         self.quality = quality or QualityConfig()
         self.estimator = estimator
         self.every_n_frames = every_n_frames
         self.times = StageTimes()
         self._count = 0
+        self.focus: Focus | None = None
+        if (
+            focus is not None
+            and focus.full_frame_every > 1
+            and isinstance(detector, RegionDetector)
+        ):
+            self.focus = Focus(detector, focus)
+        self.freshness = Freshness(refresh_frames)
+
+    def _detect(self, image: ImageArray) -> Detections:
+        return self.focus.detect(image) if self.focus else self.detector.detect(image)
+
+    def reset(self) -> None:
+        """Forget faces between frames and zero the motion thumbnail (end of a source)."""
+        if self.focus is not None:
+            self.focus.reset()
+        self.freshness.reset()
 
     def analyse(self, frame: Frame) -> AnalysedFrame:
         try:
             t0 = time.perf_counter()
-            detections: Detections = assess(self.detector.detect(frame.image), self.quality)
+            detections: Detections = assess(self._detect(frame.image), self.quality)
             t1 = time.perf_counter()
-            sample = self._count % self.every_n_frames == 0
+            index = self._count
             self._count += 1
-            if self.estimator is not None and sample:
-                attributes = self.estimator.estimate(frame.image, detections)
+            if self.estimator is not None and index % self.every_n_frames == 0:
+                wanted = self.freshness.select(index, detections)
+                # One batch: the estimator skips faces not marked good (they come back NaN).
+                ask = (
+                    detections
+                    if np.array_equal(wanted, detections.good_mask)
+                    else Detections(
+                        detections.boxes, detections.scores, detections.keypoints, wanted
+                    )
+                )
+                attributes = self.estimator.estimate(frame.image, ask)
             else:
                 attributes = FaceAttributes()
             t2 = time.perf_counter()

@@ -11,6 +11,7 @@ left eye, nose tip, right and left mouth corner; the mouth point is their mean.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -20,6 +21,7 @@ from edge.config import DetectorConfig
 from edge.types import Detections, FloatArray, ImageArray
 from edge.vision.nms import nms
 from edge.vision.onnx_session import open_session
+from edge.vision.regions import Region
 
 STRIDES = (8, 16, 32)
 ALIGN = 32
@@ -97,17 +99,17 @@ class YuNetDetector:
         """The detector over ``models_dir/yunet.onnx``."""
         return cls(models_dir / MODEL_FILE, cfg)
 
-    def _run_scale(
-        self, image: ImageArray, scale: float
-    ) -> tuple[FloatArray, FloatArray, FloatArray]:
-        h, w = image.shape[:2]
-        sw, sh = max(1, round(w / scale)), max(1, round(h / scale))
-        ch, cw = math.ceil(sh / ALIGN) * ALIGN, math.ceil(sw / ALIGN) * ALIGN
+    def _run(self, image: ImageArray, region: Region) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Raw faces in one region of the frame (frame pixels), before NMS."""
+        crop = image[region.y0 : region.y1, region.x0 : region.x1]
+        h, w = crop.shape[:2]
+        sw, sh = max(1, round(w / region.scale)), max(1, round(h / region.scale))
+        cw, ch = math.ceil(sw / ALIGN) * ALIGN, math.ceil(sh / ALIGN) * ALIGN
         tensor = np.zeros((1, 3, ch, cw), dtype=np.float32)
-        if scale == 1.0:
-            tensor[0, :, :h, :w] = image.transpose(2, 0, 1)
+        if (sw, sh) == (w, h):
+            tensor[0, :, :h, :w] = crop.transpose(2, 0, 1)
         else:
-            resized = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+            resized = cv2.resize(crop, (sw, sh), interpolation=cv2.INTER_AREA)
             tensor[0, :, :sh, :sw] = resized.transpose(2, 0, 1)
             resized.fill(0)
         try:
@@ -119,17 +121,29 @@ class YuNetDetector:
         }
         boxes, scores, points = decode(heads, cw, self.cfg.score_threshold)
         fx, fy = w / sw, h / sh
+        offset = np.array([region.x0, region.y0], np.float32)
         return (
-            boxes * np.array([fx, fy, fx, fy], np.float32),
+            boxes * np.array([fx, fy, fx, fy], np.float32) + np.tile(offset, 2),
             scores,
-            points * np.array([fx, fy], np.float32),
+            points * np.array([fx, fy], np.float32) + offset,
         )
 
-    def detect(self, image: ImageArray) -> Detections:
-        """Faces in one BGR frame, after NMS, with keypoints in the node's 6-point order."""
-        parts = [self._run_scale(image, scale) for scale in self.cfg.effective_scales]
+    def _finish(self, parts: list[tuple[FloatArray, FloatArray, FloatArray]]) -> Detections:
+        if not parts:
+            return Detections()
         boxes = np.concatenate([p[0] for p in parts]).astype(np.float32)
         scores = np.concatenate([p[1] for p in parts]).astype(np.float32)
         points = np.concatenate([p[2] for p in parts]).astype(np.float32)
         keep = nms(boxes, scores, self.cfg.nms_iou)
         return Detections(boxes[keep], scores[keep], six_points(points[keep]))
+
+    def detect(self, image: ImageArray) -> Detections:
+        """Faces in one BGR frame, after NMS, with keypoints in the node's 6-point order."""
+        h, w = image.shape[:2]
+        return self._finish(
+            [self._run(image, Region(0, 0, w, h, scale)) for scale in self.cfg.effective_scales]
+        )
+
+    def detect_regions(self, image: ImageArray, regions: Sequence[Region]) -> Detections:
+        """Faces inside ``regions`` only (each at its own scale), NMS across all of them."""
+        return self._finish([self._run(image, region) for region in regions])

@@ -1,0 +1,154 @@
+"""Where to look in a frame: padded regions around faces and motion, merged and aligned.
+
+Pure geometry (no pixels): a ``Region`` is a rectangle of frame pixels and the scale
+(frame pixels per model pixel) the detector runs it at. YuNet is fully convolutional, so a
+region is cut out, downscaled by its scale and padded to multiples of 32 model pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.types import FloatArray
+
+ALIGN = 32
+# Scales a face region may use: few steps, so that neighbouring faces share one.
+SCALE_STEPS = (1.0, 1.5, 2.0, 3.0, 4.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """Frame pixels [x0, x1) x [y0, y1) run at ``scale`` frame pixels per model pixel."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    scale: float
+
+    def __post_init__(self) -> None:
+        if self.x1 <= self.x0 or self.y1 <= self.y0 or self.scale <= 0:
+            raise ValueError(f"empty region {self}")
+
+    @property
+    def model_size(self) -> tuple[int, int]:
+        """(width, height) the detector sees, padded to multiples of 32."""
+        w = max(1, round((self.x1 - self.x0) / self.scale))
+        h = max(1, round((self.y1 - self.y0) / self.scale))
+        return math.ceil(w / ALIGN) * ALIGN, math.ceil(h / ALIGN) * ALIGN
+
+    @property
+    def cost(self) -> int:
+        """Model pixels the detector processes (its time is about proportional)."""
+        w, h = self.model_size
+        return w * h
+
+
+def face_scale(width: float, face_px: float, base: float) -> float:
+    """The coarsest step that still leaves a face ``width`` wide at least ``face_px`` model px."""
+    wanted = max(base, width / face_px)
+    return max([s for s in SCALE_STEPS if s <= wanted] or [base])
+
+
+def face_regions(
+    boxes: FloatArray, padding: float, face_px: float, base: float, min_pad: float = 16.0
+) -> list[Region]:
+    """One region per face box (xyxy), padded by ``padding`` face widths on every side."""
+    out = []
+    for x0, y0, x1, y1 in np.asarray(boxes, dtype=np.float64):
+        w, h = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
+        pad = max(padding * max(w, h), min_pad)
+        out.append(
+            Region(
+                math.floor(x0 - pad),
+                math.floor(y0 - pad),
+                math.ceil(x1 + pad),
+                math.ceil(y1 + pad),
+                face_scale(w, face_px, base),
+            )
+        )
+    return out
+
+
+def pad_regions(boxes: FloatArray, pad: float, scale: float) -> list[Region]:
+    """Regions around boxes (xyxy, e.g. motion), padded by ``pad`` frame pixels, at ``scale``."""
+    return [
+        Region(math.floor(x0 - pad), math.floor(y0 - pad), math.ceil(x1 + pad), math.ceil(y1 + pad),
+               scale)
+        for x0, y0, x1, y1 in np.asarray(boxes, dtype=np.float64)
+    ]  # fmt: skip
+
+
+def clip(region: Region, width: int, height: int) -> Region | None:
+    """The part of ``region`` inside a ``width`` x ``height`` frame (None when outside)."""
+    x0, y0 = max(region.x0, 0), max(region.y0, 0)
+    x1, y1 = min(region.x1, width), min(region.y1, height)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return Region(x0, y0, x1, y1, region.scale)
+
+
+def align(region: Region, width: int, height: int) -> Region:
+    """Grow ``region`` so its model size is exactly a multiple of 32, staying in the frame.
+
+    Growing with real pixels rather than zero padding gives the detector context at the
+    edges; where the frame ends the detector's own zero padding fills the rest.
+    """
+    s = region.scale
+    out = []
+    for lo, hi, limit in ((region.x0, region.x1, width), (region.y0, region.y1, height)):
+        want = math.ceil((hi - lo) / s / ALIGN) * ALIGN * s
+        extra = want - (hi - lo)
+        new_lo = lo - math.floor(extra / 2)
+        new_hi = new_lo + math.ceil(want)
+        if new_hi > limit:
+            new_lo, new_hi = new_lo - (new_hi - limit), limit
+        new_lo = max(new_lo, 0)
+        new_hi = min(max(new_hi, new_lo + 1), limit)
+        out.append((new_lo, new_hi))
+    (x0, x1), (y0, y1) = out
+    return Region(x0, y0, x1, y1, s)
+
+
+def _union(a: Region, b: Region) -> Region:
+    return Region(
+        min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1), min(a.scale, b.scale)
+    )
+
+
+def _worth_merging(a: Region, b: Region) -> bool:
+    """Overlapping, or one region over both costs no more than the two apart."""
+    overlap = a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+    return overlap or _union(a, b).cost <= a.cost + b.cost
+
+
+def merge(regions: Sequence[Region], width: int, height: int) -> list[Region]:
+    """Clip to the frame, merge overlapping (or cheaper together) regions, align each.
+
+    A merged region runs at the finer of the two scales, so no face loses resolution.
+    """
+    todo = [r for r in (clip(r, width, height) for r in regions) if r is not None]
+    changed = True
+    while changed:
+        changed = False
+        todo = [align(r, width, height) for r in todo]
+        out: list[Region] = []
+        for region in todo:
+            for i, other in enumerate(out):
+                if _worth_merging(region, other):
+                    out[i] = _union(region, other)
+                    changed = True
+                    break
+            else:
+                out.append(region)
+        todo = out
+    return todo
+
+
+def full_cost(width: int, height: int, scales: Sequence[float]) -> int:
+    """Model pixels of one whole-frame pass at every scale."""
+    return sum(Region(0, 0, width, height, s).cost for s in scales)
