@@ -93,6 +93,20 @@ class YuNetDetector:
         self.session = open_session(model_path, cfg.threads)
         self._input = self.session.get_inputs()[0].name
         self._names = [o.name for o in self.session.get_outputs()]
+        self._buffer: FloatArray = np.zeros(0, np.float32)
+
+    def _tensor(self, height: int, width: int) -> FloatArray:
+        """A zeroed (1, 3, height, width) input tensor, a view of one buffer reused per call.
+
+        Reusing the buffer saves the page faults of a fresh 11 MB array per 720p frame (about
+        half the input preparation). It holds pixels only during ``session.run``: ``_run``
+        zeroes it straight after, so between calls it is all zeros.
+        """
+        size = 3 * height * width
+        if self._buffer.size < size:
+            self._buffer = np.zeros(size, np.float32)
+        view: FloatArray = self._buffer[:size].reshape(1, 3, height, width)
+        return view
 
     @classmethod
     def from_dir(cls, models_dir: Path, cfg: DetectorConfig) -> YuNetDetector:
@@ -105,17 +119,19 @@ class YuNetDetector:
         h, w = crop.shape[:2]
         sw, sh = max(1, round(w / region.scale)), max(1, round(h / region.scale))
         cw, ch = math.ceil(sw / ALIGN) * ALIGN, math.ceil(sh / ALIGN) * ALIGN
-        tensor = np.zeros((1, 3, ch, cw), dtype=np.float32)
-        if (sw, sh) == (w, h):
-            tensor[0, :, :h, :w] = crop.transpose(2, 0, 1)
-        else:
-            resized = cv2.resize(crop, (sw, sh), interpolation=cv2.INTER_AREA)
-            tensor[0, :, :sh, :sw] = resized.transpose(2, 0, 1)
-            resized.fill(0)
+        tensor = self._tensor(ch, cw)
+        src = (
+            crop if (sw, sh) == (w, h) else cv2.resize(crop, (sw, sh), interpolation=cv2.INTER_AREA)
+        )
         try:
+            for c, plane in enumerate(cv2.split(src)):
+                tensor[0, c, :sh, :sw] = plane
+                plane.fill(0)
             outputs = self.session.run(self._names, {self._input: tensor})
         finally:
             tensor.fill(0)
+            if src is not crop:
+                src.fill(0)
         heads = {
             name: np.asarray(v, np.float32) for name, v in zip(self._names, outputs, strict=True)
         }

@@ -10,6 +10,7 @@ import pytest
 
 from edge.config import DetectorConfig
 from edge.types import FloatArray
+from edge.vision.regions import Region
 from edge.vision.yunet import STRIDES, YuNetDetector, decode, six_points
 
 MODELS = Path(__file__).resolve().parents[3] / "models" / "build"
@@ -127,3 +128,31 @@ def test_the_frame_is_not_modified(yunet: YuNetDetector) -> None:
     before = image.copy()
     yunet.detect(image)
     np.testing.assert_array_equal(image, before)
+
+
+def test_regions_find_the_faces_the_whole_frame_finds_in_frame_pixels(
+    yunet: YuNetDetector,
+) -> None:
+    from models.yunet_check import parity_image
+
+    small = np.kron(parity_image(), np.ones((2, 2, 1), np.uint8))  # 240x360, faces 64-128 px
+    image = np.zeros((720, 1280, 3), np.uint8)
+    image[300:540, 500:860] = small  # somewhere inside a 720p frame
+    whole = yunet.detect(image.copy())
+    found = yunet.detect_regions(
+        image.copy(), [Region(470, 270, 890, 570, 1.0), Region(460, 260, 900, 580, 2.0)]
+    )
+    assert len(whole) == len(found) == 4
+    order_w, order_f = np.argsort(whole.boxes[:, 0]), np.argsort(found.boxes[:, 0])
+    np.testing.assert_allclose(whole.boxes[order_w], found.boxes[order_f], atol=8)
+    outside = yunet.detect_regions(image.copy(), [Region(0, 0, 320, 256, 1.0)])
+    assert len(outside) == 0
+
+
+def test_the_input_tensor_holds_no_pixels_after_a_call(yunet: YuNetDetector) -> None:
+    from models.yunet_check import parity_image
+
+    yunet.detect(parity_image())
+    yunet.detect_regions(parity_image(), [Region(0, 0, 100, 100, 1.5)])
+    assert yunet._buffer.size > 0
+    assert not yunet._buffer.any()
