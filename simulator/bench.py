@@ -39,16 +39,18 @@ MIN_FACE_PX = 48
 # Recall by face width (px): [low, high) buckets; the headline recall is faces >= 48 px.
 SIZE_BUCKETS = ((32, 48), (48, 64), (64, 96), (96, 10_000))
 Box = tuple[int, int, int, int]
+# The node's own imports only (not this bench module, whose scene and peer imports cost
+# more than a second and are no part of a node's start).
 COLD_START = """
-import time, numpy as np
-t0 = time.perf_counter()
-from pathlib import Path
-from simulator.bench import settings
+import numpy as np
+from edge.config import NodeSettings
 from edge.vision.analyser import Analyser
 from edge.vision.attributes import AttributeEstimator
 from edge.vision.face_detector import open_detector
 from edge.types import Frame
-s = settings(Path({models!r}), {detector!r})
+s = NodeSettings.model_validate({{"node": {{"id": "bench"}}, "source": {{"uri": "unused"}},
+    "policy": {{"purposes": ["footfall", "demographics"]}}, "models": {{"dir": {models!r}}},
+    "detector": {detector!r}}})
 d = open_detector(s.models.dir, s.detector)
 a = Analyser(d, AttributeEstimator.from_dir(s.models.dir, s.attributes, template=d.template),
              s.attributes.every_n_frames, s.quality, focus=s.detector,

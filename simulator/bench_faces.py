@@ -33,6 +33,7 @@ from edge.config import DetectorConfig, QualityConfig, TrackerConfig
 from edge.counting.tracker import Tracker
 from edge.types import AnalysedFrame, Detections, FaceAttributes, ImageArray
 from edge.vision.face_detector import FaceDetector, open_detector
+from edge.vision.focus import Focus, RegionDetector
 from edge.vision.quality import assess
 from simulator.scenes.labelled import LabelledSource, load_labelled
 from simulator.scenes.portraits import FaceItem, load_portraits
@@ -45,6 +46,7 @@ WIDTH, HEIGHT = 1280, 720
 MAX_PER_FRAME = 24
 VARIANTS: tuple[tuple[str, dict[str, object]], ...] = (
     ("YuNet 1/1", {"model": "yunet"}),
+    ("YuNet 1/1, whole frame every frame", {"model": "yunet", "full_frame_every": 1}),
     ("YuNet 1/1.5", {"model": "yunet", "scales": [1.5]}),
     ("BlazeFace pyramid", {"model": "full_range", "mode": "pyramid"}),
     ("BlazeFace tiles", {"model": "full_range", "mode": "tiles"}),
@@ -167,8 +169,16 @@ class ClipResult:
     truth: int
 
 
-def run_clip(detector: FaceDetector, folder: Path, quality: QualityConfig) -> ClipResult:
-    """Count people in a clip as the node would (footfall: no attributes needed)."""
+def run_clip(
+    detector: FaceDetector, folder: Path, quality: QualityConfig, cfg: DetectorConfig
+) -> ClipResult:
+    """Count people in a clip as the node would (footfall: no attributes needed).
+
+    As in the node, YuNet searches regions between whole frames (``[detector]
+    full_frame_every``); the size tables above always search whole frames.
+    """
+    if cfg.full_frame_every > 1 and isinstance(detector, RegionDetector):
+        detector = Focus(detector, cfg)
     cap = cv2.VideoCapture(str(folder / "clip.mp4"))
     fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
     tracker = Tracker(TrackerConfig())
@@ -214,18 +224,23 @@ def bench_detectors(
     print(f"\nKazoe bench — detectors: {per_size} faces per size and source, one core")
     header = "".join(f"{s:>7}" for s in SIZES)
     for label, options in VARIANTS:
-        detector = open_detector(models, DetectorConfig.model_validate(options))
+        cfg = DetectorConfig.model_validate(options)
+        detector = open_detector(models, cfg)
         print(f"\n{label}")
-        print(f"  {'recall by face px':<22}{header}   FP/frame   ms/frame")
-        for name, frames in sources:
+        # Whole frames only: the same detector as the row above, so only its clips differ.
+        whole_only = options.get("full_frame_every") == 1
+        if not whole_only:
+            print(f"  {'recall by face px':<22}{header}   FP/frame   ms/frame")
+        for name, frames in [] if whole_only else sources:
             t = run_sizes(detector, frames, quality)
             recall = "".join(f"{t.found[s] / max(t.faces[s], 1):7.3f}" for s in SIZES)
             ms = float(np.mean(t.ms)) if t.ms else math.nan
             print(f"  {name:<22}{recall}   {t.false / max(t.frames, 1):8.3f}   {ms:8.1f}")
-        print(f"  {'empty bench street':<22}{'':{len(header)}}   "
-              f"{empty_street_fp(detector, street_frames, quality):8.3f}")  # fmt: skip
+        if not whole_only:
+            print(f"  {'empty bench street':<22}{'':{len(header)}}   "
+                  f"{empty_street_fp(detector, street_frames, quality):8.3f}")  # fmt: skip
         for clip in clips:
-            r = run_clip(detector, clip, quality)
+            r = run_clip(detector, clip, quality, cfg)
             per_frame = r.detections / max(r.frames, 1)
             extra = f", {per_frame:.3f} detections/frame" if clip.name == "onebyone" else ""
             print(f"  real {r.name:<17} people counted {r.people}, people.csv {r.truth}{extra}")

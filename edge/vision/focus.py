@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+import numpy.typing as npt
 
 from edge.config import DetectorConfig
 from edge.types import Detections, FloatArray, ImageArray
@@ -28,14 +29,18 @@ from edge.vision.regions import Region, face_regions, full_cost, merge, pad_regi
 # A face not found again is still searched for this many frames (one missed detection
 # must not lose a still face until the next whole frame).
 KEEP_MISSED = 2
-# A person's body moves below and beside the face: motion there is explained by the face.
-BODY_BELOW, BODY_SIDE, BODY_ABOVE = 4.0, 1.0, 0.5
+# A person's body moves below and beside the face (a person is about 7.5 heads tall, and
+# arms swing): motion there is explained by the face.
+BODY_BELOW, BODY_SIDE, BODY_ABOVE = 7.0, 1.0, 0.5
 MOTION_PAD_PX = 32.0
 
 
 @runtime_checkable
 class RegionDetector(Protocol):
     """A detector that can also search only parts of a frame (YuNet)."""
+
+    @property
+    def template(self) -> npt.NDArray[np.float64]: ...
 
     def detect(self, image: ImageArray) -> Detections: ...
 
@@ -104,6 +109,11 @@ class Focus:
         self._faces: list[_Face] = []
         self._since_full = 0
         self._shape: tuple[int, int] = (0, 0)
+
+    @property
+    def template(self) -> npt.NDArray[np.float64]:
+        """The wrapped detector's chip template (a Focus is a FaceDetector too)."""
+        return self.detector.template
 
     def reset(self) -> None:
         """Forget every face and zero the motion thumbnail (end of a source, an error)."""

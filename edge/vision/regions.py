@@ -115,22 +115,21 @@ def align(region: Region, width: int, height: int) -> Region:
 
 
 def _union(a: Region, b: Region) -> Region:
-    return Region(
-        min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1), min(a.scale, b.scale)
-    )
+    return Region(min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1), a.scale)
 
 
 def _worth_merging(a: Region, b: Region) -> bool:
-    """Overlapping, or one region over both costs no more than the two apart."""
-    overlap = a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
-    return overlap or _union(a, b).cost <= a.cost + b.cost
+    """Same scale, and one region over both costs no more than the two apart.
+
+    Regions of different scales are never merged: the merged one would run a large face's
+    surroundings at a small face's resolution. They may overlap; NMS across regions
+    removes the duplicates.
+    """
+    return a.scale == b.scale and _union(a, b).cost <= a.cost + b.cost
 
 
 def merge(regions: Sequence[Region], width: int, height: int) -> list[Region]:
-    """Clip to the frame, merge overlapping (or cheaper together) regions, align each.
-
-    A merged region runs at the finer of the two scales, so no face loses resolution.
-    """
+    """Clip to the frame, merge regions of one scale that are cheaper together, align each."""
     todo = [r for r in (clip(r, width, height) for r in regions) if r is not None]
     changed = True
     while changed:

@@ -49,14 +49,21 @@ def test_aligned_regions_stay_in_the_frame_and_cover_the_original(region: Region
     assert (out.x1 - out.x0) / out.scale > mw - 32 or out.x1 - out.x0 == 1280
 
 
-def test_overlapping_regions_merge_at_the_finer_scale() -> None:
-    a, b = Region(100, 100, 300, 300, 2.0), Region(250, 120, 400, 280, 1.0)
+def test_overlapping_regions_of_one_scale_merge() -> None:
+    a, b = Region(100, 100, 300, 300, 1.0), Region(250, 120, 400, 280, 1.0)
     (merged,) = merge([a, b], 1280, 720)
     assert merged.scale == 1.0
     assert merged.x0 <= 100
-    assert merged.x1 >= 400
     assert merged.y0 <= 100
+    assert merged.x1 >= 400
     assert merged.y1 >= 300
+
+
+def test_regions_of_different_scales_keep_their_own_scale() -> None:
+    small_face, big_face = Region(100, 100, 300, 300, 1.0), Region(250, 120, 600, 500, 2.0)
+    regions = merge([small_face, big_face], 1280, 720)
+    assert sorted(r.scale for r in regions) == [1.0, 2.0]
+    assert sum(r.cost for r in regions) < Region(100, 100, 600, 500, 1.0).cost
 
 
 def test_far_apart_regions_stay_apart() -> None:
