@@ -24,6 +24,8 @@ from edge.vision.onnx_session import open_session
 from edge.vision.regions import Region
 
 STRIDES = (8, 16, 32)
+# A box may reach this share of its width past a region's inner edge and still be whole.
+CUT_SLACK = 0.1
 ALIGN = 32
 MODEL_FILE = "yunet.onnx"
 # A 64x64 dlib-chip template fitted to YuNet's points (DESIGN §4b): right eye, left eye,
@@ -83,6 +85,21 @@ def six_points(landmarks: FloatArray) -> FloatArray:
     return out.astype(np.float32)
 
 
+def _whole(
+    part: tuple[FloatArray, FloatArray, FloatArray], region: Region, width: int, height: int
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Keep the faces of one region that no inner edge of the region cuts."""
+    boxes, scores, points = part
+    slack = CUT_SLACK * (boxes[:, 2] - boxes[:, 0])
+    inside = (
+        ((boxes[:, 0] >= region.x0 - slack) | (region.x0 <= 0))
+        & ((boxes[:, 1] >= region.y0 - slack) | (region.y0 <= 0))
+        & ((boxes[:, 2] <= region.x1 + slack) | (region.x1 >= width))
+        & ((boxes[:, 3] <= region.y1 + slack) | (region.y1 >= height))
+    )
+    return boxes[inside], scores[inside], points[inside]
+
+
 class YuNetDetector:
     """YuNet on the whole frame, downscaled by each configured scale (1.0 = native size)."""
 
@@ -90,7 +107,9 @@ class YuNetDetector:
 
     def __init__(self, model_path: Path, cfg: DetectorConfig) -> None:
         self.cfg = cfg
-        self.session = open_session(model_path, cfg.threads)
+        self.session = open_session(
+            model_path, cfg.threads, varying_shapes=cfg.full_frame_every > 1
+        )
         self._input = self.session.get_inputs()[0].name
         self._names = [o.name for o in self.session.get_outputs()]
         self._buffer: FloatArray = np.zeros(0, np.float32)
@@ -161,5 +180,11 @@ class YuNetDetector:
         )
 
     def detect_regions(self, image: ImageArray, regions: Sequence[Region]) -> Detections:
-        """Faces inside ``regions`` only (each at its own scale), NMS across all of them."""
-        return self._finish([self._run(image, region) for region in regions])
+        """Faces inside ``regions`` only (each at its own scale), NMS across all of them.
+
+        A face cut by a region's edge inside the frame is dropped: its box is partial, so
+        NMS would not pair it with the whole face found in a neighbouring region, and the
+        tracker would see two people. (A whole face has its own padded region.)
+        """
+        h, w = image.shape[:2]
+        return self._finish([_whole(self._run(image, r), r, w, h) for r in regions])

@@ -156,3 +156,20 @@ def test_the_input_tensor_holds_no_pixels_after_a_call(yunet: YuNetDetector) -> 
     yunet.detect_regions(parity_image(), [Region(0, 0, 100, 100, 1.5)])
     assert yunet._buffer.size > 0
     assert not yunet._buffer.any()
+
+
+def test_a_face_cut_by_a_region_edge_is_dropped(yunet: YuNetDetector) -> None:
+    from models.yunet_check import parity_image
+
+    small = np.kron(parity_image(), np.ones((2, 2, 1), np.uint8))  # faces 64-128 px
+    image = np.zeros((720, 1280, 3), np.uint8)
+    image[300:540, 500:860] = small
+    whole = yunet.detect(image.copy())
+    first = whole.boxes[np.argmin(whole.boxes[:, 0])]
+    cut_at = int((first[0] + first[2]) / 2)  # through the middle of the leftmost face
+    found = yunet.detect_regions(image.copy(), [Region(400, 200, cut_at, 640, 1.0)])
+    assert len(found) == 0, "half a face is no face"
+    with_margin = yunet.detect_regions(
+        image.copy(), [Region(400, 200, int(first[2]) + 20, 640, 1.0)]
+    )
+    assert len(with_margin) >= 1
