@@ -98,7 +98,7 @@ class DetectorConfig(_Section):
         "that counts as motion",
     )
     region_padding: float = Field(
-        0.5, ge=0.1, le=4, description="yunet regions: face widths searched around each face"
+        0.5, ge=0.25, le=4, description="yunet regions: face widths searched around each face"
     )
     region_face_px: float = Field(
         64,

@@ -24,8 +24,9 @@ from edge.vision.onnx_session import open_session
 from edge.vision.regions import Region
 
 STRIDES = (8, 16, 32)
-# A box may reach this share of its width past a region's inner edge and still be whole.
-CUT_SLACK = 0.1
+# A whole face in a region keeps this share of its height from the region's inner edges
+# (its own region pads it by region_padding face widths).
+CUT_MARGIN = 0.2
 ALIGN = 32
 MODEL_FILE = "yunet.onnx"
 # A 64x64 dlib-chip template fitted to YuNet's points (DESIGN §4b): right eye, left eye,
@@ -90,12 +91,13 @@ def _whole(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Keep the faces of one region that no inner edge of the region cuts."""
     boxes, scores, points = part
-    slack = CUT_SLACK * (boxes[:, 2] - boxes[:, 0])
+    # A cut face's box ends just inside the cut (narrow, full height): keep a margin.
+    margin = CUT_MARGIN * (boxes[:, 3] - boxes[:, 1])
     inside = (
-        ((boxes[:, 0] >= region.x0 - slack) | (region.x0 <= 0))
-        & ((boxes[:, 1] >= region.y0 - slack) | (region.y0 <= 0))
-        & ((boxes[:, 2] <= region.x1 + slack) | (region.x1 >= width))
-        & ((boxes[:, 3] <= region.y1 + slack) | (region.y1 >= height))
+        ((boxes[:, 0] >= region.x0 + margin) | (region.x0 <= 0))
+        & ((boxes[:, 1] >= region.y0 + margin) | (region.y0 <= 0))
+        & ((boxes[:, 2] <= region.x1 - margin) | (region.x1 >= width))
+        & ((boxes[:, 3] <= region.y1 - margin) | (region.y1 >= height))
     )
     return boxes[inside], scores[inside], points[inside]
 

@@ -169,7 +169,6 @@ def test_a_face_cut_by_a_region_edge_is_dropped(yunet: YuNetDetector) -> None:
     cut_at = int((first[0] + first[2]) / 2)  # through the middle of the leftmost face
     found = yunet.detect_regions(image.copy(), [Region(400, 200, cut_at, 640, 1.0)])
     assert len(found) == 0, "half a face is no face"
-    with_margin = yunet.detect_regions(
-        image.copy(), [Region(400, 200, int(first[2]) + 20, 640, 1.0)]
-    )
+    right = int(first[2] + 0.5 * (first[3] - first[1]))  # half a face height of margin
+    with_margin = yunet.detect_regions(image.copy(), [Region(400, 200, right, 640, 1.0)])
     assert len(with_margin) >= 1
