@@ -210,21 +210,3 @@ def test_an_unreachable_database_keeps_messages_unacknowledged(tmp_path: Path) -
     with pytest.raises(StoreUnavailable, match=r"cannot create"):
         writer.process([item])
     assert acked == []
-
-
-def test_a_value_the_database_cannot_hold_drops_only_that_window(pg_url: str) -> None:
-    h = Harness(pg_url)
-    try:
-        # Valid by the schema (no upper bound) but beyond PostgreSQL's INTEGER column.
-        first = h.counts("node-a", 1)
-        huge = h.counts(
-            "node-a", 2, people=3_000_000_000, gender=None, age_bands=None, suppressed=[]
-        )
-        h.writer.process([first, huge, h.counts("node-a", 3)])
-        with h.db.reader() as conn:
-            seqs = [int(r[0]) for r in conn.query("SELECT seq FROM windows ORDER BY seq")]
-        assert seqs == [1, 3]
-        assert h.metric("kazoe_collector_rejects_total", reason="store") == 1
-        assert h.acked == [1, 2, 3]
-    finally:
-        h.close()
