@@ -84,10 +84,11 @@ class Node:
             settings.aggregate,
             demographics=settings.policy.demographics,
             gender_margin=settings.attributes.gender_margin,
-            grace_s=settings.tracker.max_missed_s,
         )
         self.stats = RunStats(started_monotonic=time.monotonic())
         self.stop_event = threading.Event()
+        # Set by a second SIGINT/SIGTERM: stop waiting for PUBACKs (the outbox keeps the rest).
+        self.abort_event = threading.Event()
         self._inflight: set[int] = set()
         self._last_status = 0.0
         self._last_purge = 0.0
@@ -259,7 +260,8 @@ class Node:
             self.metrics.fps.set(self.stats.frames / uptime)
 
     def finish_source(self) -> None:
-        """End of a file: every open track ends, every window (the partial last one too) closes."""
+        """End of a file or a clean stop: every open track ends, and every window, the
+        partial last one too, closes into the outbox (its people were really seen)."""
         for track in self.tracker.flush():
             self.aggregator.add(track)
         for counts in self.aggregator.flush():
@@ -268,7 +270,7 @@ class Node:
     def drain(self, timeout_s: float) -> bool:
         """Pump until the outbox is empty (every window acknowledged) or the timeout passes."""
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and not self.stop_event.is_set():
+        while time.monotonic() < deadline and not self.abort_event.is_set():
             self.pump()
             if self.outbox.depth() == 0:
                 return True
