@@ -231,7 +231,7 @@ def test_stored_ms_is_stamped_at_commit_not_at_the_start_of_the_batch(
         parse(item.topic, item.payload, received_ms=item.received_ms, max_bytes=16384)
         for item in (harness.counts("node-a", 1), harness.counts("node-a", 2))
     ]
-    monkeypatch.setattr(store.time, "time", clock)
+    monkeypatch.setattr(time, "time", clock)
     conn = harness.db.connect()
     try:
         result = store.write_batch(conn, records, lambda _node: None)
