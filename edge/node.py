@@ -21,6 +21,7 @@ from edge.counting.aggregator import Aggregator
 from edge.counting.tracker import Tracker
 from edge.delivery.outbox import Outbox
 from edge.delivery.publisher import Publisher
+from edge.errors import StoreError
 from edge.ops.metrics import NodeMetrics
 from edge.ops.service import ServiceNotifier
 from edge.payload import ModelIds, StatusPayload
@@ -191,6 +192,29 @@ class Node:
                 result.rows,
                 self.settings.policy.retention_days,
                 result.undelivered,
+            )
+        if self.audit is not None:
+            self._rotate_audit(self.audit, cutoff)
+
+    def _rotate_audit(self, audit: AuditLog, cutoff: float) -> None:
+        """The audit log is kept for the same retention period as the counts it describes."""
+        try:
+            rotation = audit.rotate(
+                datetime.fromtimestamp(cutoff, tz=UTC),
+                retention_days=self.settings.policy.retention_days,
+            )
+        except StoreError as exc:
+            # Keep counting: a damaged log stays whole as evidence, and says so every hour.
+            log.error("%s", exc)  # noqa: TRY400 - one line; the message names the bad line
+            return
+        if rotation is not None:
+            log.info(
+                "audit log: %d entries older than %d days removed; it now starts at entry %d, "
+                "anchored by the rotate checkpoint (entry %d)",
+                rotation.removed,
+                self.settings.policy.retention_days,
+                rotation.first_kept,
+                rotation.checkpoint,
             )
 
     def _upkeep(self) -> None:
