@@ -41,7 +41,8 @@ TEXT_PATTERN = r"^[^\u0000\ud800-\udfff]*$"
 LABEL_PATTERN = r"^[^\u0000-\u001f\u007f\ud800-\udfff]*$"
 
 
-def _storable(value: str) -> str:
+def storable_text(value: str) -> str:
+    """The value, if both databases can store it as text (no NUL, no lone surrogate)."""
     if "\x00" in value:
         raise ValueError("text must not contain NUL")
     if any("\ud800" <= ch <= "\udfff" for ch in value):
@@ -49,8 +50,9 @@ def _storable(value: str) -> str:
     return value
 
 
-def _label(value: str) -> str:
-    _storable(value)
+def label_text(value: str) -> str:
+    """The value, if it is storable text without control characters."""
+    storable_text(value)
     if any(ch < " " or ch == "\x7f" for ch in value):
         raise ValueError("label must not contain control characters")
     return value
@@ -58,12 +60,12 @@ def _label(value: str) -> str:
 
 Text = Annotated[
     str,
-    AfterValidator(_storable),
+    AfterValidator(storable_text),
     Field(max_length=4000, json_schema_extra={"pattern": TEXT_PATTERN}),
 ]
 Label = Annotated[
     str,
-    AfterValidator(_label),
+    AfterValidator(label_text),
     Field(min_length=1, max_length=64, json_schema_extra={"pattern": LABEL_PATTERN}),
 ]
 NodeId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
