@@ -66,7 +66,7 @@ Text = Annotated[
 Label = Annotated[
     str,
     AfterValidator(label_text),
-    Field(min_length=1, max_length=64, json_schema_extra={"pattern": LABEL_PATTERN}),
+    Field(min_length=1, max_length=128, json_schema_extra={"pattern": LABEL_PATTERN}),
 ]
 NodeId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 # strict: a JSON 5.0 is an "integer" to JSON Schema but must not reach an INTEGER column.
