@@ -20,9 +20,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from collector import records
+from collector.db import Database
 from collector.errors import StoreError
 from collector.subscription import Inbound
-from simulator.fleet.collector_harness import recent_counts
+from edge.testing import wait_until
+from simulator.brokers.dev import DevBroker
+from simulator.fleet.collector_harness import SimNode, collector_settings, recent_counts, running
 from tests.collector.test_store import Harness
 
 Mutation = Callable[[dict[str, Any]], None]
@@ -256,3 +259,79 @@ def test_random_windows_past_the_schema_never_stop_storage(
     harness: Harness, no_schema: None, data: st.DataObject
 ) -> None:
     _check_random(harness, _random_window(data))
+
+
+# -- at the broker boundary: a running collector, a node publishing poison ----------------
+
+
+def _payload(node: SimNode, seq: int, mutate: Mutation) -> bytes:
+    doc = json.loads(recent_counts(node.node_id, seq, node.base))
+    mutate(doc)
+    return json.dumps(doc).encode()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("first_line", ["schema", "database"])
+def test_a_running_collector_keeps_storing_after_every_poison(
+    fleet_broker: DevBroker,
+    database_url: str,
+    first_line: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every poison, each followed by a valid window, over MQTT; then a restart."""
+    if first_line == "database":
+        monkeypatch.setattr(records, "validate", lambda _schema, payload: json.loads(payload))
+        poisons = list(REFUSED_BY_DATABASE.values())
+    else:
+        poisons = list(POISON.values())
+    settings = collector_settings(fleet_broker, database_url)
+    node = SimNode(fleet_broker, "node-01")
+    valid: list[int] = []
+    try:
+        with running(settings) as collector:
+            for i, mutate in enumerate(poisons):
+                node.publish("counts", _payload(node, 1000 + i, mutate))
+                node.window(i + 1)
+                valid.append(i + 1)
+            if first_line == "schema":
+                for j, literal in enumerate(RAW_POISON.values()):
+                    doc = json.loads(recent_counts(node.node_id, 2000 + j, node.base))
+                    doc["people"] = "@@"
+                    node.publish("counts", json.dumps(doc).encode().replace(b'"@@"', literal))
+            wait_until(
+                lambda: (
+                    collector.metrics.value("kazoe_collector_windows_stored_total") >= len(valid)
+                ),
+                30,
+                "every valid window to be stored",
+            )
+            expected_rejects = len(poisons) + (len(RAW_POISON) if first_line == "schema" else 0)
+            reason = "malformed" if first_line == "schema" else "store"
+            wait_until(
+                lambda: (
+                    collector.metrics.value("kazoe_collector_rejects_total", reason=reason)
+                    >= expected_rejects
+                ),
+                30,
+                "every poison to be rejected",
+            )
+            assert collector.metrics.value("kazoe_collector_store_errors_total") == 0
+        # Everything was acknowledged: a restarted collector gets no poison redelivered
+        # and stores the next window.
+        with running(settings) as again:
+            node.window(len(valid) + 1)
+            wait_until(
+                lambda: again.metrics.value("kazoe_collector_windows_stored_total") >= 1,
+                30,
+                "the next window after a restart",
+            )
+            assert again.metrics.value("kazoe_collector_rejects_total", reason=reason) == 0
+    finally:
+        node.close()
+    db = Database(database_url)
+    try:
+        with db.reader() as conn:
+            seqs = [int(r[0]) for r in conn.query("SELECT seq FROM windows ORDER BY seq")]
+    finally:
+        db.close()
+    assert seqs == [*valid, len(valid) + 1]
