@@ -27,10 +27,11 @@ STATUS_SCHEMA_ID: Literal["kazoe.status/1"] = "kazoe.status/1"
 NOTICE_SCHEMA_ID: Literal["kazoe.notice/1"] = "kazoe.notice/1"
 
 # Every value a receiver stores must fit both databases the collector runs on
-# (SQLite and PostgreSQL): integers within a signed 64-bit BIGINT, counts within a
-# PostgreSQL INTEGER with room to sum an hour of windows, text without NUL (which
-# PostgreSQL refuses) or lone surrogates (which no UTF-8 encoder writes). A node
-# builds its payloads from these same models, so it cannot produce such a window.
+# (SQLite and PostgreSQL): integers within a signed 64-bit BIGINT, counts far inside
+# a PostgreSQL INTEGER (a node-hour's sum of 2,000 such windows still fits), text
+# without NUL (which PostgreSQL refuses) or lone surrogates (which no UTF-8 encoder
+# writes). A node builds its payloads from these same models, so it cannot publish
+# anything else; the collector's writer isolates whatever a database still refuses.
 INT64_MAX = 2**63 - 1
 MAX_COUNT = 1_000_000  # people in one window: far beyond any camera's view, far below 2**31
 MAX_FLOAT = 1e15
