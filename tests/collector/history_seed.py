@@ -10,7 +10,7 @@ from collector.db import Database
 from collector.migrations import migrate
 from collector.records import Record, parse
 from collector.store import write_batch
-from edge.testing import sample_counts
+from edge.testing import sample_counts, sample_status
 from simulator.fleet.collector_harness import sample_notice
 
 LIMIT = 1 << 20
@@ -45,10 +45,12 @@ def seed(
     now: datetime,
     hours: int,
     skip_node_hours: Mapping[str, range] | None = None,
+    online: bool = False,
 ) -> dict[str, list[datetime]]:
     """One window per node per hour for the ``hours`` hours up to ``now``; returns their starts.
 
-    ``skip_node_hours[node]`` lists hour offsets (0 = the current hour) without a window.
+    ``skip_node_hours[node]`` lists hour offsets (0 = the current hour) without a window;
+    ``online`` adds each node's birth status.
     """
     db = Database(url)
     conn = db.connect()
@@ -68,6 +70,11 @@ def seed(
                     max_bytes=LIMIT,
                 )
             )
+            if online:
+                status = sample_status(node_id, "online", fps=12.5, uptime_s=3600.0).to_json()
+                records.append(
+                    parse(f"{topic}/status", status, received_ms=received, max_bytes=LIMIT)
+                )
             skipped = (skip_node_hours or {}).get(node_id, range(0))
             for offset in range(hours - 1, -1, -1):
                 if offset in skipped:
