@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +24,9 @@ from collector.history import (
     to_csv,
 )
 from collector.rollup import roll_up
+from simulator.brokers.dev import DevBroker
 from tests.collector.history_seed import people_at, seed, utc
+from tests.collector.test_web import dashboard, request
 
 NOW = utc(2026, 3, 10, 14, 25)
 SITES = {"node-01": "north-gate", "node-02": "north-gate", "node-03": "station"}
@@ -231,3 +235,29 @@ def test_an_export_larger_than_the_row_limit_is_refused(
 def test_a_site_name_cannot_start_a_spreadsheet_formula() -> None:
     row = history.ExportRow("site", "=HYPERLINK(1)", "=HYPERLINK(1)", 0, 3600, roll_up({}, K))
     assert to_csv([row], "site").splitlines()[1].startswith("'=HYPERLINK(1)")
+
+
+@pytest.mark.integration
+def test_the_endpoints_answer_a_bad_query_with_one_error(
+    fleet_broker: DevBroker, tmp_path: Path
+) -> None:
+    seed(str(tmp_path / "c.db"), SITES, now=datetime.now(tz=UTC), hours=48)
+    with dashboard(fleet_broker, tmp_path) as c:
+        port = c.http_port
+        assert port is not None
+        status, headers, body = request(port, "/api/export?range=24h&format=csv&by=node")
+        assert status == 200
+        assert headers["content-type"] == "text/csv; charset=utf-8"
+        assert headers["content-disposition"].startswith('attachment; filename="kazoe-nodes-')
+        assert body.decode().startswith("node_id,site,from,until,windows,people,")
+        assert len(body.decode().splitlines()) == 1 + 3 * 24
+        for path, message in (
+            ("/api/export?range=24h&form=2026-01-01", "unknown parameter 'form'"),
+            ("/api/export?range=24h&range=7d", "each parameter may be given once"),
+            ("/api/export?from=2026-03-01&until=tomorrow", "until must be an RFC 3339 time"),
+            ("/api/history?range=day&day=01-03-2026", "day must be a date such as 2026-03-01"),
+            ("/api/history?from=2026-03-01&until=2026-03-02", "unknown parameter 'from'"),
+        ):
+            status, _, body = request(port, path)
+            assert status == 400, path
+            assert message in json.loads(body)["error"], path
