@@ -205,15 +205,24 @@ def series(
     with_buckets: bool = True,
 ) -> list[Series]:
     """Roll-ups per site (or node) over ``span``, optionally filtered to one site or node."""
-    sums, sites = bucket_sums(
-        conn,
-        span.start_s,
-        span.end_s,
-        span.bucket_s,
-        group=group,
-        site=site,
-        node_id=node_id,
+    sums, sites = _sums(conn, span, group, site, node_id)
+    return _rolled(sums, sites, span, k, with_buckets=with_buckets)
+
+
+Sums = dict[tuple[str, int], dict[str, CellSum]]
+
+
+def _sums(
+    conn: Connection, span: TimeRange, group: Group, site: str | None, node_id: str | None
+) -> tuple[Sums, dict[str, str]]:
+    return bucket_sums(
+        conn, span.start_s, span.end_s, span.bucket_s, group=group, site=site, node_id=node_id
     )
+
+
+def _rolled(
+    sums: Sums, sites: Mapping[str, str], span: TimeRange, k: int, *, with_buckets: bool
+) -> list[Series]:
     keys = sorted({key for key, _ in sums} | set(sites))
     out = []
     for key in keys:
@@ -293,14 +302,19 @@ def export_rows(
     site: str | None = None,
     node_id: str | None = None,
 ) -> list[ExportRow]:
-    """One row per (site or node, bucket) that had windows, oldest first."""
-    found = series(conn, span, group=group, k=k, site=site, node_id=node_id)
-    if len(found) * len(span.buckets) > MAX_EXPORT_ROWS:
+    """One row per (site or node, bucket) that had windows, oldest first.
+
+    The size is checked before anything is rolled up: a refused export costs one query.
+    """
+    sums, sites = _sums(conn, span, group, site, node_id)
+    groups = len({key for key, _ in sums} | set(sites))
+    if groups * len(span.buckets) > MAX_EXPORT_ROWS:
         raise RangeError(
-            f"the export is too large: {len(found)} {group}s x {len(span.buckets)} buckets"
+            f"the export is too large: {groups} {group}s x {len(span.buckets)} buckets"
             f" (at most {MAX_EXPORT_ROWS} rows); use bucket=day, a shorter range,"
             " or filter with site= or node="
         )
+    found = _rolled(sums, sites, span, k, with_buckets=True)
     rows = [
         ExportRow(group, s.key, s.site, start, start + span.bucket_s, r)
         for s in found
