@@ -315,6 +315,7 @@ function showRangeError(message) {
   box.textContent = message === null ? "" : `Cannot show this range: ${message}`;
   // Charts of the previous range stay on screen only dimmed, so they are not mistaken for this one.
   document.body.classList.toggle("range-failed", message !== null);
+  if (message !== null) document.getElementById("range-text").textContent = "";
 }
 
 function refreshEveryMs() {
