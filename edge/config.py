@@ -211,6 +211,21 @@ class MqttConfig(_Section):
             ) from None
 
 
+class HomeAssistantConfig(_Section):
+    """MQTT discovery for Home Assistant: sensors that read the node's own counts topic."""
+
+    enabled: bool = Field(False, description="announce retained discovery configs on connect")
+    discovery_prefix: str = Field(
+        "homeassistant",
+        pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
+        max_length=100,
+        description="Home Assistant's discovery prefix (its MQTT integration setting)",
+    )
+    device_name: str | None = Field(
+        None, min_length=1, max_length=100, description="default: 'Kazoe <node id>'"
+    )
+
+
 class MetricsConfig(_Section):
     host: str = Field("127.0.0.1", min_length=1, description="bind address (loopback by default)")
     port: int = Field(9108, ge=0, le=65535, description="Prometheus endpoint port; 0 turns it off")
@@ -233,6 +248,7 @@ class NodeSettings(_Section):
     tracker: TrackerConfig = TrackerConfig()
     models: ModelsConfig = ModelsConfig()
     metrics: MetricsConfig = MetricsConfig()
+    home_assistant: HomeAssistantConfig = HomeAssistantConfig()
 
     def policy_hash(self) -> str:
         """sha256 over the policy and the aggregation it governs (published everywhere)."""
