@@ -310,7 +310,9 @@ def soak(args: Any, *, say: Callable[[str], None] = print) -> SoakResult:
         (work / "node.log").open("a", encoding="utf-8") as log,
         recording(broker, out, client_id="soak-recorder") as wire,
         running(
-            collector_settings(broker, db_url, client_id="soak-collector", share_group="soak")
+            collector_settings(
+                broker, db_url, client_id="soak-collector", share_group=args.share_group
+            )
         ) as collector,
     ):
         run = _Run(
@@ -450,6 +452,11 @@ def _parser() -> OneLineParser:
     p.add_argument("--sample-s", type=float, default=5.0, help="RSS and outbox sampling period")
     p.add_argument("--drain-s", type=float, default=90.0, help="time to deliver the backlog")
     p.add_argument("--json", type=Path, default=None, help="also write the result here")
+    p.add_argument(
+        "--share-group",
+        default="",
+        help="the collector's share group (default: none, a plain subscription)",
+    )
     return p
 
 
