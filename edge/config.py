@@ -67,16 +67,20 @@ class SourceConfig(_Section):
 
 
 class DetectorConfig(_Section):
-    model: Literal["full_range", "short_range"] = "full_range"
+    model: Literal["yunet", "full_range", "short_range"] = Field(
+        "yunet",
+        description="yunet (default, whole frame at native size) or BlazeFace full/short range",
+    )
     mode: Literal["pyramid", "tiles"] = Field(
         "pyramid",
         description="pyramid: the whole frame at each scale; tiles: overlapping native-size tiles",
     )
-    scales: tuple[float, ...] = Field(
-        (2.0,),
+    scales: tuple[float, ...] | None = Field(
+        None,
         min_length=1,
         max_length=4,
-        description="pyramid mode: frame pixels per model pixel, one pass each",
+        description="frame pixels per model pixel, one pass each (yunet and BlazeFace pyramid); "
+        "default 1.0 for yunet, 2.0 for BlazeFace",
     )
     score_threshold: float = Field(0.6, gt=0, lt=1, description="minimum face score")
     nms_iou: float = Field(0.3, gt=0, lt=1)
@@ -89,10 +93,53 @@ class DetectorConfig(_Section):
 
     @field_validator("scales")
     @classmethod
-    def _scales(cls, scales: tuple[float, ...]) -> tuple[float, ...]:
-        if any(not 0.5 <= s <= 16 for s in scales):
+    def _scales(cls, scales: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if scales is not None and any(not 0.5 <= s <= 16 for s in scales):
             raise ValueError("each scale must be between 0.5 and 16")
         return scales
+
+    @property
+    def effective_scales(self) -> tuple[float, ...]:
+        """The configured scales, or the model's default (YuNet 1.0, BlazeFace 2.0)."""
+        if self.scales is not None:
+            return self.scales
+        return (1.0,) if self.model == "yunet" else (2.0,)
+
+
+class QualityConfig(_Section):
+    """Which detected faces may feed age/gender, from what the detector already gives."""
+
+    min_score: float = Field(
+        0.75, ge=0, le=1, description="a face scoring below this feeds no age/gender"
+    )
+    min_face_px: float = Field(
+        32, ge=0, le=4096, description="a face box narrower than this feeds no age/gender"
+    )
+    eye_ratio: tuple[float, float] = Field(
+        (0.3, 0.65),
+        description="eye distance / box width of a frontal face (profiles and backs of heads "
+        "fall below)",
+    )
+    nose_span: tuple[float, float] = Field(
+        (0.15, 0.85),
+        description="where the nose sits between the eyes (0 = right eye, 1 = left eye) for a "
+        "frontal face",
+    )
+    drop_below: float = Field(
+        0.7,
+        ge=0,
+        le=1,
+        description="a detection that is neither frontal nor scores this much is no face at all "
+        "(backs of heads, signs) and is dropped; 0 keeps every detection",
+    )
+
+    @field_validator("eye_ratio", "nose_span")
+    @classmethod
+    def _ordered(cls, pair: tuple[float, float]) -> tuple[float, float]:
+        low, high = pair
+        if not -1 <= low < high <= 2:
+            raise ValueError("needs [low, high] with -1 <= low < high <= 2")
+        return pair
 
 
 class AttributesConfig(_Section):
@@ -244,6 +291,7 @@ class NodeSettings(_Section):
     aggregate: AggregateConfig = AggregateConfig()
     policy: PolicyConfig
     detector: DetectorConfig = DetectorConfig()
+    quality: QualityConfig = QualityConfig()
     attributes: AttributesConfig = AttributesConfig()
     tracker: TrackerConfig = TrackerConfig()
     models: ModelsConfig = ModelsConfig()

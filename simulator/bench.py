@@ -146,7 +146,7 @@ def run_scene(video: Path, tracks: list[Track], cfg: NodeSettings, fps: float) -
 
 def report(run: Run, name: str, cfg: NodeSettings, truth_people: int, cold_s: float) -> None:
     d = cfg.detector
-    how = f"pyramid scales {list(d.scales)}" if d.mode == "pyramid" else f"tiles {d.tile_size} px"
+    how = f"scales {list(d.effective_scales)}" if d.mode == "pyramid" else f"tiles {d.tile_size} px"
     every = cfg.attributes.every_n_frames
     print(f"\nKazoe bench — {name}: {run.frames} frames, one core")
     print(f"detector    {d.model}, {how}; attributes every {every} frames")

@@ -41,7 +41,8 @@ def test_valid_file_loads_with_defaults(tmp_path: Path) -> None:
     assert settings.mqtt_username() == "cam-01"
     assert settings.aggregate.age_bands == DEFAULT_AGE_EDGES
     assert settings.aggregate.window_seconds == 60
-    assert settings.detector.model == "full_range"
+    assert settings.detector.model == "yunet"
+    assert settings.detector.effective_scales == (1.0,)
 
 
 def test_tls_pair_and_custom_bands_are_accepted() -> None:
