@@ -14,9 +14,9 @@ import pytest
 from edge.cli import main
 from edge.config import NodeSettings
 from edge.errors import ConfigError, ModelError
+from edge.runner import RunOptions, assemble, effective_settings
 from edge.vision.detector import Detector
 from edge.vision.yunet import YuNetDetector
-from edge.runner import RunOptions, assemble, effective_settings
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "models" / "build"
@@ -148,7 +148,9 @@ def test_a_model_folder_without_yunet_stops_the_node_with_one_line(
     assert main(["run", "--config", str(config), "--once"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
-    assert err.startswith("kazoe: ") and "lists no yunet" in err and "make models" in err
+    assert err.startswith("kazoe: ")
+    assert "lists no yunet" in err
+    assert "make models" in err
     assert "Traceback" not in err
     # The same folder still runs BlazeFace when the config asks for it.
     parts = assemble(
