@@ -168,3 +168,19 @@ def test_small_and_large_faces_found_in_both_modes(mode: str, side: int) -> None
             & (centres[:, 1] > y) & (centres[:, 1] < y + side)
         )  # fmt: skip
         assert inside.sum() == 1, f"{mode}: {side} px crop at ({x}, {y}): {found.boxes}"
+
+
+def test_poor_faces_feed_no_attributes(
+    detector: FaceDetector, estimator: AttributeEstimator
+) -> None:
+    frame = street_frame(SINGLE_FACES[0])
+    found = detector.detect(frame.copy())
+    twice = found.select(np.array([0, 0], dtype=np.intp))
+    marked = Detections(twice.boxes, twice.scores, twice.keypoints, np.array([False, True]))
+    attributes = estimator.estimate(frame, marked)
+    assert attributes.age is not None
+    assert attributes.p_male is not None
+    assert np.isnan(attributes.age[0])
+    assert np.isnan(attributes.p_male[0])
+    assert 0.0 <= float(attributes.age[1]) <= 81.0
+    assert 0.0 <= float(attributes.p_male[1]) <= 1.0
