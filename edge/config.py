@@ -126,14 +126,25 @@ class QualityConfig(_Section):
         "frontal face",
     )
     drop_below: float = Field(
-        0.7,
+        0.85,
         ge=0,
         le=1,
-        description="a detection that is neither frontal nor scores this much is no face at all "
-        "(backs of heads, signs) and is dropped; 0 keeps every detection",
+        description="a detection scoring below this whose landmarks are not face-like (see "
+        "face_eye_ratio, face_nose_span) is no face at all (backs of heads, signs) and is "
+        "dropped; 0 keeps every detection",
+    )
+    face_eye_ratio: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="face-like: eye distance / box width at least this, or the nose within "
+        "face_nose_span",
+    )
+    face_nose_span: tuple[float, float] = Field(
+        (-0.2, 1.2), description="face-like: the nose within this span along the eye axis"
     )
 
-    @field_validator("eye_ratio", "nose_span")
+    @field_validator("eye_ratio", "nose_span", "face_nose_span")
     @classmethod
     def _ordered(cls, pair: tuple[float, float]) -> tuple[float, float]:
         low, high = pair

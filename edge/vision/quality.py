@@ -3,9 +3,11 @@
 A *good* face may feed age/gender: it scores at least ``min_score``, is at least
 ``min_face_px`` wide and is frontal (eye distance a plausible share of the box width, the
 nose between the eyes). A *poor* face is still a person, but its track publishes ``unknown``
-unless some other observation of it was good. A detection that is neither frontal nor
-confident (below ``drop_below``) is no face at all: backs of heads, coats of arms and
-patterns look like that, so it is dropped before it can become a person.
+unless some other observation of it was good. A detection that scores below
+``drop_below`` and whose landmarks are not even face-like (the eyes almost on top of each
+other *and* the nose far outside them) is no face at all: on recorded footage the backs of
+heads look exactly like that (YuNet scores them 0.6-0.84), so it is dropped before it can
+become a person. A real profile seen that badly usually scores higher.
 """
 
 from __future__ import annotations
@@ -48,12 +50,21 @@ def frontal(detections: Detections, cfg: QualityConfig) -> BoolArray:
     return out
 
 
+def face_like(detections: Detections, cfg: QualityConfig) -> BoolArray:
+    """Landmarks a face could have, even turned: eyes apart, or the nose near them."""
+    g = geometry(detections)
+    low, high = cfg.face_nose_span
+    near = (g.nose_position >= low) & (g.nose_position <= high)
+    out: BoolArray = (g.eye_ratio >= cfg.face_eye_ratio) | near
+    return out
+
+
 def assess(detections: Detections, cfg: QualityConfig) -> Detections:
     """Drop non-faces, then mark which of the rest may feed age/gender."""
     if len(detections) == 0:
         return detections
-    is_frontal = frontal(detections, cfg)
-    kept = detections.select(np.flatnonzero(is_frontal | (detections.scores >= cfg.drop_below)))
+    plausible = face_like(detections, cfg) | (detections.scores >= cfg.drop_below)
+    kept = detections.select(np.flatnonzero(plausible))
     is_frontal = frontal(kept, cfg)
     width = kept.boxes[:, 2] - kept.boxes[:, 0]
     good = is_frontal & (kept.scores >= cfg.min_score) & (width >= cfg.min_face_px)

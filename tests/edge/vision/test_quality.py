@@ -9,7 +9,9 @@ from edge.config import QualityConfig
 from edge.types import Detections
 from edge.vision.quality import assess, geometry
 
-CFG = QualityConfig()  # min_score 0.75, min 32 px, eye ratio 0.3-0.65, nose 0.15-0.85, drop 0.7
+# Good: score >= 0.75, >= 32 px, eye ratio 0.3-0.65, nose 0.15-0.85. Dropped: below 0.85 with
+# eye ratio < 0.25 and the nose outside -0.2..1.2.
+CFG = QualityConfig()
 
 
 def face(
@@ -48,7 +50,26 @@ def test_geometry_measures_eye_ratio_and_nose_position() -> None:
         ("three-quarter: nose beside an eye", {"nose_at": 0.05}, True, False),
         ("profile: eyes close together", {"eye_gap": 0.2}, True, False),
         ("eyes wider than a face", {"eye_gap": 0.8}, True, False),
-        ("back of a head: not frontal, weak score", {"score": 0.65, "nose_at": 1.3}, False, False),
+        ("back of a head", {"score": 0.8, "eye_gap": 0.12, "nose_at": 2.0}, False, False),
+        (
+            "back of a head, other side",
+            {"score": 0.7, "eye_gap": 0.2, "nose_at": -0.5},
+            False,
+            False,
+        ),
+        (
+            "confident profile: a person",
+            {"score": 0.9, "eye_gap": 0.15, "nose_at": -1.0},
+            True,
+            False,
+        ),
+        ("turned but eyes apart", {"score": 0.7, "eye_gap": 0.27, "nose_at": 1.5}, True, False),
+        (
+            "eyes together, nose near them",
+            {"score": 0.7, "eye_gap": 0.1, "nose_at": 1.1},
+            True,
+            False,
+        ),
         ("weak score but frontal: a small real face", {"score": 0.62}, True, False),
     ],
 )
@@ -60,14 +81,15 @@ def test_quality_table(case: str, kwargs: dict[str, float], kept: bool, good: bo
 
 
 def test_dropping_keeps_the_other_faces_in_order() -> None:
-    out = assess(detections(face(score=0.95), face(score=0.6, eye_gap=0.15), face(size=20.0)), CFG)
-    assert out.scores.tolist() == pytest.approx([0.95, 0.9])
+    weak_back = face(score=0.6, eye_gap=0.15, nose_at=2.0)
+    out = assess(detections(face(score=0.95), weak_back, face(size=20.0)), CFG)
+    assert out.scores.tolist() == pytest.approx([0.95, 0.9], abs=1e-6)
     assert out.good_mask.tolist() == [True, False]
 
 
 def test_drop_below_zero_keeps_every_detection() -> None:
     cfg = QualityConfig(drop_below=0.0)
-    out = assess(detections(face(score=0.61, nose_at=1.4)), cfg)
+    out = assess(detections(face(score=0.61, eye_gap=0.1, nose_at=3.0)), cfg)
     assert len(out) == 1
     assert out.good_mask.tolist() == [False]
 
@@ -76,7 +98,8 @@ def test_empty_detections_pass_through() -> None:
     assert len(assess(Detections(), CFG)) == 0
 
 
+@pytest.mark.parametrize("key", ["eye_ratio", "nose_span", "face_nose_span"])
 @pytest.mark.parametrize("pair", [(0.7, 0.3), (0.5, 0.5), (-2.0, 0.5)])
-def test_bounds_must_be_ordered(pair: tuple[float, float]) -> None:
+def test_bounds_must_be_ordered(key: str, pair: tuple[float, float]) -> None:
     with pytest.raises(ValueError, match="low < high"):
-        QualityConfig(eye_ratio=pair)
+        QualityConfig.model_validate({key: pair})
