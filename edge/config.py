@@ -98,6 +98,15 @@ class DetectorConfig(_Section):
             raise ValueError("each scale must be between 0.5 and 16")
         return scales
 
+    @model_validator(mode="after")
+    def _tiles_are_blazeface(self) -> DetectorConfig:
+        if self.model == "yunet" and self.mode == "tiles":
+            raise ValueError(
+                'mode "tiles" is for BlazeFace; yunet runs on the whole frame (set scales, '
+                'or model = "full_range")'
+            )
+        return self
+
     @property
     def effective_scales(self) -> tuple[float, ...]:
         """The configured scales, or the model's default (YuNet 1.0, BlazeFace 2.0)."""

@@ -200,6 +200,8 @@ def bench_main(argv: Sequence[str] | None = None) -> int:
         help="detector comparison: faces drawn per size and face source",
     )
     args = parser.parse_args(argv)
+    if args.mode == "tiles" and args.model in (None, "yunet"):
+        parser.error("--mode tiles is BlazeFace only: add --model full_range or short_range")
     detector: dict[str, object] = {}
     if args.mode:
         detector["mode"] = args.mode

@@ -155,6 +155,8 @@ ERRORS = [
     ),
     ("port-zero", render(mqtt="port = 0"), "mqtt.port", "greater than or equal to 1"),
     ("tile-too-small", render(detector="tile_size = 64"), "detector.tile_size", "128"),
+    ("yunet-tiles", render(detector='mode = "tiles"'), "detector", 'mode "tiles" is for BlazeFace'),
+    ("unknown-model", render(detector='model = "retina"'), "detector.model", "'yunet'"),
     ("window-zero", render(aggregate="window_seconds = 0"), "aggregate.window_seconds", "1"),
     (
         "naive-start-time",
