@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from edge.errors import ConfigError
+from edge.payload import label_text, storable_text
 
 Purpose = Literal["footfall", "demographics"]
 NODE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -37,6 +38,12 @@ class _Section(BaseModel):
 class NodeConfig(_Section):
     id: str = Field(pattern=NODE_ID_PATTERN, description="node id = MQTT client id = username")
     site: str = Field("default", min_length=1, max_length=64, description="site name for roll-ups")
+
+    @field_validator("site")
+    @classmethod
+    def _label(cls, site: str) -> str:
+        return label_text(site)
+
     state_dir: Path = Field(Path("state"), description="outbox database and audit log live here")
 
 
@@ -121,6 +128,15 @@ class DetectorConfig(_Section):
         if scales is not None and any(not 0.5 <= s <= 16 for s in scales):
             raise ValueError("each scale must be between 0.5 and 16")
         return scales
+
+    @model_validator(mode="after")
+    def _tiles_are_blazeface(self) -> DetectorConfig:
+        if self.model == "yunet" and self.mode == "tiles":
+            raise ValueError(
+                'mode "tiles" is for BlazeFace; yunet runs on the whole frame (set scales, '
+                'or model = "full_range")'
+            )
+        return self
 
     @property
     def effective_scales(self) -> tuple[float, ...]:
@@ -241,6 +257,14 @@ class PolicyConfig(_Section):
     notice_url: str | None = Field(None, max_length=500)
     pia_reference: str | None = Field(None, max_length=200)
 
+    @field_validator(
+        "controller", "contact", "statement", "location", "notice_url", "pia_reference"
+    )
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        # These go out in the retained notice; the wire schema refuses what no database stores.
+        return None if value is None else storable_text(value)
+
     @field_validator("purposes")
     @classmethod
     def _unique(cls, purposes: tuple[Purpose, ...]) -> tuple[Purpose, ...]:
@@ -293,6 +317,21 @@ class MqttConfig(_Section):
             ) from None
 
 
+class HomeAssistantConfig(_Section):
+    """MQTT discovery for Home Assistant: sensors that read the node's own counts topic."""
+
+    enabled: bool = Field(False, description="announce retained discovery configs on connect")
+    discovery_prefix: str = Field(
+        "homeassistant",
+        pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
+        max_length=100,
+        description="Home Assistant's discovery prefix (its MQTT integration setting)",
+    )
+    device_name: str | None = Field(
+        None, min_length=1, max_length=100, description="default: 'Kazoe <node id>'"
+    )
+
+
 class MetricsConfig(_Section):
     host: str = Field("127.0.0.1", min_length=1, description="bind address (loopback by default)")
     port: int = Field(9108, ge=0, le=65535, description="Prometheus endpoint port; 0 turns it off")
@@ -316,6 +355,7 @@ class NodeSettings(_Section):
     tracker: TrackerConfig = TrackerConfig()
     models: ModelsConfig = ModelsConfig()
     metrics: MetricsConfig = MetricsConfig()
+    home_assistant: HomeAssistantConfig = HomeAssistantConfig()
 
     def policy_hash(self) -> str:
         """sha256 over the policy and the aggregation it governs (published everywhere)."""

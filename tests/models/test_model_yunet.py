@@ -258,3 +258,21 @@ def test_licence_is_shipped_as_a_notice(built_models: Path) -> None:
     assert "Shiqi Yu" in text
     lock = json.loads((built_models / LOCK_NAME).read_text())
     assert lock["notices"]["libfacedetection-LICENSE"]["licence"] == "BSD-3-Clause"
+
+
+def test_on_a_host_without_the_reference_the_expectation_alone_is_checked(
+    built_models: Path,
+    wheel_cache: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # An ARM host: the x86-64 library cannot run, the committed expectation still gates.
+    monkeypatch.setattr("models.yunet_check.reference_available", lambda: False)
+    out = tmp_path / "build"
+    shutil.copytree(built_models, out)
+    assert main(["--out", str(out), "--cache", str(wheel_cache), "--force"]) == 0
+    assert "yuface's own library cannot run on this host, not compared" in capsys.readouterr().out
+    record = json.loads((out / LOCK_NAME).read_text())["models"]["yunet"]
+    assert "reference" not in record["parity"]
+    assert (out / "yunet.onnx").read_bytes() == (built_models / "yunet.onnx").read_bytes()
