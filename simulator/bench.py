@@ -9,6 +9,7 @@ view, and a detection whose centre falls inside that face's box.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import resource
 import subprocess
@@ -23,9 +24,10 @@ import numpy as np
 
 from edge.config import NodeSettings
 from edge.counting.tracker import Tracker
-from edge.types import AnalysedFrame, Detections, FaceAttributes, ImageArray
+from edge.types import AnalysedFrame, Detections, FaceAttributes, FinishedTrack, ImageArray
 from edge.vision.attributes import AttributeEstimator
 from edge.vision.detector import Detector
+from simulator import bench_suppression
 from simulator.scenes.paths import Track
 from simulator.scenes.portraits import load_portraits
 from simulator.scenes.scene import SceneSpec, plan_scene, write_scene
@@ -61,6 +63,7 @@ class Run:
     found: int = 0
     people: int = 0
     seconds: float = 0.0
+    finished: list[FinishedTrack] = field(default_factory=list)
 
 
 def settings(models: Path, detector: dict[str, object] | None = None) -> NodeSettings:
@@ -130,7 +133,7 @@ def run_scene(video: Path, tracks: list[Track], cfg: NodeSettings, fps: float) -
         t3 = time.perf_counter()
         h, w = image.shape[:2]
         frame = AnalysedFrame(run.frames, run.frames / fps, w, h, det, attrs)
-        run.people += len(tracker.update(frame))
+        run.finished += tracker.update(frame)
         t4 = time.perf_counter()
         for name, (a, b) in zip(run.stages, ((t0, t1), (t1, t2), (t2, t3), (t3, t4)), strict=True):
             run.stages[name].append((b - a) * 1000)
@@ -139,7 +142,8 @@ def run_scene(video: Path, tracks: list[Track], cfg: NodeSettings, fps: float) -
         run.found += hits(boxes, det)
         run.frames += 1
     run.seconds = time.perf_counter() - wall
-    run.people += len(tracker.flush())
+    run.finished += tracker.flush()
+    run.people = len(run.finished)
     return run
 
 
@@ -172,6 +176,12 @@ def bench_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--models", type=Path, default=REPO / "models" / "build")
     parser.add_argument("--mode", choices=["pyramid", "tiles"], default=None)
     parser.add_argument("--scales", default=None, help="pyramid scales, e.g. 2.0 or 1.6,3.2")
+    parser.add_argument(
+        "--fairface",
+        type=Path,
+        default=REPO.parent / "shared" / "data" / "fairface",
+        help="FairFace subset for the suppression figures (skipped with a reason if absent)",
+    )
     args = parser.parse_args(argv)
     detector: dict[str, object] = {}
     if args.mode:
@@ -192,7 +202,24 @@ def bench_main(argv: Sequence[str] | None = None) -> int:
     cfg = settings(args.models, detector)
     run = run_scene(video, plan.tracks, cfg, spec.fps)
     report(run, video.name, cfg, len(plan.truth.people), cold_start(args.models, detector))
+    suppression(run, cfg, args.fairface)
     return 0
+
+
+def suppression(run: Run, cfg: NodeSettings, fairface: Path) -> None:
+    """Information loss before/after and solver time (see ``simulator.bench_suppression``)."""
+    windows = bench_suppression.node_windows(run.finished, cfg)
+    how = "the node's own windows (detector, attributes, tracker, aggregator) through seal()"
+    bench_suppression.report("bench scene", how, windows, cfg)
+    truth = bench_suppression.fairface_truth(fairface)
+    if isinstance(truth, str):
+        print(f"\nsuppression — FairFace scene skipped: {truth}")
+        return
+    how = "ground-truth windows (labels, bands 0-9 ... 70+) through seal()"
+    for window_s in (truth.window_seconds, float(math.ceil(truth.seconds) + 1)):
+        windows = bench_suppression.truth_windows(truth, window_s)
+        name = f"FairFace {len(truth.people)}-person scene, {window_s:g} s windows"
+        bench_suppression.report(name, how, windows, cfg)
 
 
 if __name__ == "__main__":
