@@ -181,20 +181,28 @@ def plan(
     if table.constraints.shape[0] == 0:
         return done(primary, "optimal")  # no equations: nothing can recompute a withheld cell
     candidates = [i for i, v in enumerate(table.values) if v >= k and i not in primary]
-    try:
-        x = milp.complete(table.constraints, np.array(table.values, np.float64), sorted(forced))
-        answer = milp.solve(
-            table.constraints,
-            x,
-            primary=primary,
-            candidates=candidates,
-            weights=_weights(table, candidates, cost),
-            reach=p,
-            time_limit_s=time_limit_s,
+    attempts = [candidates]
+    if forced:
+        # A roll-up cell whose inputs were withheld may be pinned by published zeros; then
+        # hiding a zero is the only way to protect it, so try that before giving up.
+        attempts.append(
+            sorted({*candidates, *(i for i, v in enumerate(table.values) if v == 0)} - set(primary))
         )
-    except milp.SolverFailed as exc:
-        log.warning("suppression solver failed (%s); using the greedy heuristic", exc)
-    else:
+    failure = ""
+    for pool in attempts:
+        try:
+            answer = _optimal(
+                table,
+                primary=primary,
+                candidates=pool,
+                forced=forced,
+                cost=cost,
+                reach=p,
+                time_limit_s=time_limit_s,
+            )
+        except milp.SolverFailed as exc:
+            failure = str(exc)
+            continue
         if not answer.proven_optimal:
             log.warning(
                 "suppression solver hit its %.3f s time limit; using its best answer, "
@@ -202,15 +210,41 @@ def plan(
                 time_limit_s,
             )
         return done(answer.withheld, "optimal" if answer.proven_optimal else "incumbent")
+    log.warning("suppression solver failed (%s); using the greedy heuristic", failure)
     withheld = suppress_heuristic(table, k, forced=forced)
-    if not forced and meets_protection(table, sorted(withheld), primary, p):
+    if forced:
+        # Unknown values cannot be audited; the heuristic still leaves none recomputable.
+        return done(withheld, "heuristic")
+    if meets_protection(table, sorted(withheld), primary, p):
         return done(withheld, "heuristic")
     log.error(
-        "suppression fallback: the heuristic's choice does not give every small cell a range "
-        "of %d (or its values are unknown); withholding every non-zero cell",
+        "suppression fallback: the heuristic's choice leaves a small cell short of the "
+        "protection level %d; withholding every non-zero cell",
         p,
     )
-    return done({i for i, v in enumerate(table.values) if v != 0} | set(forced), "all")
+    return done({i for i, v in enumerate(table.values) if v != 0}, "all")
+
+
+def _optimal(
+    table: Table,
+    *,
+    primary: list[int],
+    candidates: list[int],
+    forced: Collection[int],
+    cost: Cost,
+    reach: int,
+    time_limit_s: float,
+) -> milp.MilpAnswer:
+    x = milp.complete(table.constraints, np.array(table.values, np.float64), sorted(forced))
+    return milp.solve(
+        table.constraints,
+        x,
+        primary=primary,
+        candidates=candidates,
+        weights=_weights(table, candidates, cost),
+        reach=reach,
+        time_limit_s=time_limit_s,
+    )
 
 
 def _weights(table: Table, candidates: list[int], cost: Cost) -> npt.NDArray[np.float64]:
