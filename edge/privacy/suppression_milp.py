@@ -1,20 +1,23 @@
 """Optimal complementary suppression as a mixed-integer program (scipy.optimize.milp / HiGHS).
 
-The model is the classical compact cell-suppression formulation (Fischetti & Salazar, the
-one behind tau-ARGUS's optimal method), specialised to a sliding protection range:
+The model is the compact cell-suppression formulation of Fischetti & Salazar (the one
+behind tau-ARGUS's optimal method) with an upper protection requirement:
 
 - ``z_c`` in {0, 1} for every candidate cell c (non-zero, not primary): 1 = withhold it.
-- For every primary cell i, two alternative tables ``x + u`` and ``x + d`` that an attacker
-  could not rule out: ``A u = A d = 0`` (the table's equations hold), a published cell does
-  not move (``-x_c z_c <= u_c <= U z_c``, same for d: a withheld cell may fall to 0 and rise
-  by at most U), and ``u_i - d_i >= p``.
+- For every primary cell i with count x_i, one alternative table ``x + u`` that an
+  attacker could not rule out: ``A u = 0`` (the table's equations hold), a published cell
+  does not move (``-min(x_c, r) z_c <= u_c <= r z_c``: a withheld cell may fall to 0 and
+  rise by r), and ``u_i = r = max(P - x_i, 1)``, so cell i could hold max(P, x_i + 1).
 - Minimise the summed weight of the withheld candidates.
 
-So a feasible choice is exactly one in which every primary cell's interval, over all
-non-negative tables that agree with the published cells and the equations, is at least p
-wide (the bound U only shrinks the attacker's set, so it errs on the safe side). The
-solution's own ``u, d`` are a certificate of each width, checked here with numpy; a
-withheld candidate that no certificate moves protects nothing and is published again.
+The box of r per alternative loses nothing when the equations are a network, as the
+demographic table's are (a conformal circuit decomposition raises i by r moving no cell
+by more than r); for other tables it only shrinks the attacker's set, so it errs on the
+safe side. Primary cells that an equation ties one-to-one (a band holding one joint cell
+and zeros) share one alternative. Rows over z alone that the model implies are added to
+tighten its relaxation. The solution's alternatives are a certificate, checked here with
+numpy before the answer is used; a withheld candidate that none of them moves protects
+nothing and is published again.
 """
 
 from __future__ import annotations

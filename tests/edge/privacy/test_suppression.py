@@ -185,7 +185,9 @@ def lp_ranges(table: Table, withheld: list[int]) -> list[tuple[float, float]]:
         lo = linprog(c, A_eq=a[:, withheld], b_eq=rhs, bounds=(0, None), method="highs")
         hi = linprog(-c, A_eq=a[:, withheld], b_eq=rhs, bounds=(0, None), method="highs")
         assert lo.status == 0, "the real table is always a solution"
-        out.append((float(lo.fun), np.inf if hi.status == 3 else -float(hi.fun)))
+        assert lo.fun is not None
+        top = np.inf if hi.status == 3 or hi.fun is None else -float(hi.fun)
+        out.append((float(lo.fun), top))
     return out
 
 
@@ -283,7 +285,7 @@ def test_optimal_is_minimal_on_small_tables(case: tuple[Table, int]) -> None:
 
 
 @pytest.mark.slow
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(random_tables())
 def test_never_withholds_more_than_the_heuristic(case: tuple[IntMatrix, int]) -> None:
     cells, k = case
