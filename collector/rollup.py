@@ -10,7 +10,8 @@ solver too, which only needs some non-negative completion of the table), plus th
 cheapest complementary cells under which every primary cell could, for all the
 published cells show through ``people = sum(gender) = sum(bands)`` and the joint
 table, hold at least the protection level (default k), and no withheld cell is
-pinned to one value.
+pinned to one value. When published zeros pin an unknown cell, zeros may be withheld
+too; data too inconsistent for any completion falls back to the greedy rule (logged).
 
 Why this is enough across overlapping roll-ups: a published roll-up cell is a
 sum of published window cells only (any withheld input makes it unknown), so

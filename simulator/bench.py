@@ -208,17 +208,18 @@ def bench_main(argv: Sequence[str] | None = None) -> int:
 
 def suppression(run: Run, cfg: NodeSettings, fairface: Path) -> None:
     """Information loss before/after and solver time (see ``simulator.bench_suppression``)."""
-    windows = bench_suppression.node_windows(run.finished, cfg)
     how = "the node's own windows (detector, attributes, tracker, aggregator) through seal()"
-    bench_suppression.report("bench scene", how, windows, cfg)
+    for window_s in (cfg.aggregate.window_seconds, 15):
+        windows = bench_suppression.node_windows(run.finished, cfg, window_s)
+        bench_suppression.report(f"bench scene, {window_s} s windows", how, windows, cfg)
     truth = bench_suppression.fairface_truth(fairface)
     if isinstance(truth, str):
         print(f"\nsuppression — FairFace scene skipped: {truth}")
         return
     how = "ground-truth windows (labels, bands 0-9 ... 70+) through seal()"
-    for window_s in (truth.window_seconds, float(math.ceil(truth.seconds) + 1)):
-        windows = bench_suppression.truth_windows(truth, window_s)
-        name = f"FairFace {len(truth.people)}-person scene, {window_s:g} s windows"
+    for span in (truth.window_seconds, float(math.ceil(truth.seconds) + 1)):
+        windows = bench_suppression.truth_windows(truth, span)
+        name = f"FairFace {len(truth.people)}-person scene, {span:g} s windows"
         bench_suppression.report(name, how, windows, cfg)
 
 
