@@ -113,9 +113,11 @@ def report(name: str, how: str, windows: Sequence[WindowCounts], base: NodeSetti
         def pct(part: int, whole: int) -> str:
             return f"{100 * part / whole:5.1f} %" if whole else "  n/a  "
 
-        ms = np.asarray(m.seal_ms)
+        ms, cpu = np.asarray(m.seal_ms), np.asarray(m.seal_cpu_ms)
         timing = (
-            f"{np.median(ms):6.1f} / {ms.max():6.1f} ({len(ms)})" if ms.size else "no small cells"
+            f"{np.median(ms):6.1f} / {ms.max():6.1f}, cpu {np.median(cpu):5.1f} ({len(ms)})"
+            if ms.size
+            else "no small cells"
         )
         loss = "  ".join(pct(m.held[r], m.entries) for r in RULES)
         bands = "  ".join(pct(m.bands[r], m.people) for r in RULES)
