@@ -27,7 +27,7 @@ from edge.privacy.notice import build_notice
 from edge.privacy.policy import check_purpose_coverage
 from edge.vision.analyser import Analyser, percentile
 from edge.vision.attributes import AttributeEstimator
-from edge.vision.detector import Detector
+from edge.vision.face_detector import open_detector
 from edge.vision.models_info import model_ids
 
 log = logging.getLogger("kazoe.run")
@@ -108,11 +108,11 @@ def assemble(settings: NodeSettings, options: RunOptions) -> Parts:
     check_purpose_coverage(settings)
     _check_options(settings, options)
     models = model_ids(settings.models.dir, settings.detector.model, settings.policy.demographics)
-    detector = Detector.from_dir(settings.models.dir, settings.detector)
+    detector = open_detector(settings.models.dir, settings.detector)
     # Minimum acquisition: without the demographics purpose the attribute models never load.
     estimator = (
         AttributeEstimator.from_dir(
-            settings.models.dir, settings.attributes, settings.detector.threads
+            settings.models.dir, settings.attributes, settings.detector.threads, detector.template
         )
         if settings.policy.demographics
         else None
@@ -126,7 +126,7 @@ def assemble(settings: NodeSettings, options: RunOptions) -> Parts:
     except KazoeError:
         source.close()
         raise
-    analyser = Analyser(detector, estimator, settings.attributes.every_n_frames)
+    analyser = Analyser(detector, estimator, settings.attributes.every_n_frames, settings.quality)
     return Parts(settings, models, analyser, source, outbox, audit, notice)
 
 
@@ -135,8 +135,13 @@ def _install_signals(node: Node) -> None:
         return
 
     def stop(signum: int, _frame: FrameType | None) -> None:
-        node.notifier.stopping("publishing offline status")
-        log.info("received %s; stopping", signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if node.stop_event.is_set():
+            log.info("received %s again; not waiting for acknowledgements", name)
+            node.abort_event.set()
+            return
+        node.notifier.stopping("publishing the open window and offline status")
+        log.info("received %s; closing the open window and stopping", name)
         node.stop_event.set()
 
     signal.signal(signal.SIGINT, stop)
@@ -148,11 +153,22 @@ def _run(node: Node, parts: Parts, options: RunOptions) -> int:
     node.purge()
     node.publisher.start()
     node.run_frames()
-    if node.stop_event.is_set():
-        node.drain(2.0)
-        return 0
+    stopped = node.stop_event.is_set()
+    # A clean stop (SIGINT/SIGTERM) closes the window in progress like the end of a file:
+    # the people it counted were real. It is in the outbox before it is sent, and stays
+    # there, to go out on the next start, if the broker does not acknowledge it in time.
     node.finish_source()
-    drained = node.drain(options.ack_timeout_s if options.once else 10.0)
+    drained = node.drain(options.ack_timeout_s if options.once or stopped else 10.0)
+    if stopped:
+        if not drained:
+            log.warning(
+                "%d closed windows not acknowledged within %.0f s; they stay in %s "
+                "and are sent on the next start",
+                node.outbox.depth(),
+                options.ack_timeout_s,
+                parts.outbox.path,
+            )
+        return 0
     if options.once and not drained:
         print(
             f"kazoe: {node.outbox.depth()} closed windows were not acknowledged within "

@@ -132,7 +132,6 @@ def node_windows(
         cfg.aggregate.model_copy(update={"window_seconds": window_s}),
         demographics=True,
         gender_margin=cfg.attributes.gender_margin,
-        grace_s=cfg.tracker.max_missed_s,
     )
     for track in finished:
         agg.add(track)

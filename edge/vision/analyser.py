@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge.config import QualityConfig
 from edge.types import AnalysedFrame, Detections, FaceAttributes, Frame
 from edge.vision.attributes import AttributeEstimator
-from edge.vision.detector import Detector
+from edge.vision.face_detector import FaceDetector
+from edge.vision.quality import assess
 
 
 @dataclass(slots=True)
@@ -29,9 +31,14 @@ class StageTimes:
 
 class Analyser:
     def __init__(
-        self, detector: Detector, estimator: AttributeEstimator | None, every_n_frames: int = 1
+        self,
+        detector: FaceDetector,
+        estimator: AttributeEstimator | None,
+        every_n_frames: int = 1,
+        quality: QualityConfig | None = None,
     ) -> None:
         self.detector = detector
+        self.quality = quality or QualityConfig()
         self.estimator = estimator
         self.every_n_frames = every_n_frames
         self.times = StageTimes()
@@ -40,7 +47,7 @@ class Analyser:
     def analyse(self, frame: Frame) -> AnalysedFrame:
         try:
             t0 = time.perf_counter()
-            detections: Detections = self.detector.detect(frame.image)
+            detections: Detections = assess(self.detector.detect(frame.image), self.quality)
             t1 = time.perf_counter()
             sample = self._count % self.every_n_frames == 0
             self._count += 1

@@ -189,3 +189,25 @@ def test_iou_matrix() -> None:
     np.testing.assert_allclose(iou[0], [1.0, 50 / 150, 0.0], rtol=1e-6)
     np.testing.assert_array_equal(iou[1], [0, 0, 0])
     assert iou_matrix(a[:0], b).shape == (0, 3)
+
+
+def test_poor_faces_count_but_feed_no_attributes() -> None:
+    # NaN is what the estimator gives a poor face (edge.vision.quality): still a person.
+    nan = float("nan")
+    tracker = Tracker(CFG)
+    for i in range(8):
+        good = i in (3, 5)
+        face = walker(i)._replace(age=40.0 + i if good else nan, p_male=0.8 if good else nan)
+        tracker.update(frame(i, [face]))
+    (track,) = tracker.flush()
+    assert track.hits == 8
+    assert track.mean_age == pytest.approx((43.0 + 45.0) / 2)
+    assert track.mean_p_male == pytest.approx(0.8)
+
+    tracker = Tracker(CFG)
+    for i in range(8):  # every face poor: counted, with no guessed gender or age
+        tracker.update(frame(i, [walker(i)._replace(age=nan, p_male=nan)]))
+    (track,) = tracker.flush()
+    assert track.hits == 8
+    assert track.mean_age is None
+    assert track.mean_p_male is None
