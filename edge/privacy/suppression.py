@@ -222,7 +222,9 @@ def plan(
         "protection level %d; withholding every non-zero cell",
         p,
     )
-    return done({i for i, v in enumerate(table.values) if v != 0}, "all")
+    # With the heuristic's cells too: on inconsistent counts (no table fits them, so the
+    # audit cannot pass) they still keep every withheld cell from being recomputed.
+    return done({i for i, v in enumerate(table.values) if v != 0} | withheld, "all")
 
 
 def _optimal(

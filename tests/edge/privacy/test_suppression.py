@@ -349,7 +349,8 @@ def test_solver_failure_falls_back_to_the_audited_heuristic(
     with caplog.at_level(logging.WARNING, "kazoe.privacy.suppression"):
         worst = plan(short, k=5)
     assert worst.method == "all"
-    assert set(worst.withheld) == {i for i, v in enumerate(short.values) if v}
+    assert set(worst.withheld) >= {i for i, v in enumerate(short.values) if v}
+    assert set(worst.withheld) >= suppress_heuristic(short, k=5)
     assert "withholding every non-zero cell" in caplog.text
 
 
