@@ -106,7 +106,8 @@ class AnalysedFrame:
 class FinishedTrack:
     """A person whose track has ended: counted once, in the window of ``ended_at``.
 
-    Holds only running means — no pixels, no embeddings, no path.
+    Holds only running means and crossing counts — no pixels, no embeddings, no path.
+    ``crossings`` is parallel to ``[[counting.lines]]``: (times in, times out) per line.
     """
 
     first_seen: float
@@ -114,6 +115,7 @@ class FinishedTrack:
     hits: int
     mean_age: float | None
     mean_p_male: float | None
+    crossings: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,3 +128,5 @@ class WindowCounts:
     gender: dict[str, int] | None
     age_bands: dict[str, int] | None
     joint: dict[str, dict[str, int]] | None
+    # Per counting line: {"in": n, "out": n}; None when no line is configured.
+    lines: dict[str, dict[str, int]] | None = None
