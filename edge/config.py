@@ -102,10 +102,10 @@ class AttributesConfig(_Section):
 
 class TrackerConfig(_Section):
     iou_threshold: float = Field(
-        0.1, gt=0, lt=1, description="overlap with the predicted box that always passes the gate"
+        0.3, gt=0, lt=1, description="overlap with the predicted box that always passes the gate"
     )
     max_center_dist: float = Field(
-        1.0,
+        0.6,
         gt=0,
         le=10,
         description="centre gate for a track seen in the last frame, in widths of the smaller face",

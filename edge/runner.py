@@ -126,7 +126,9 @@ def assemble(settings: NodeSettings, options: RunOptions) -> Parts:
     except KazoeError:
         source.close()
         raise
-    analyser = Analyser(detector, estimator, settings.attributes.every_n_frames)
+    analyser = Analyser(
+        detector, estimator, settings.attributes.every_n_frames, masks=settings.privacy.masks
+    )
     return Parts(settings, models, analyser, source, outbox, audit, notice)
 
 

@@ -6,8 +6,9 @@ Association per frame, as ByteTrack does it:
 
 1. detections scoring at least ``high_score`` against every live track, by least total
    cost (Hungarian method), inside a gate;
-2. weaker detections against the tracks still unmatched that were seen moments ago, so a
-   face that the detector barely sees keeps its track (they never start one);
+2. weaker detections against the tracks still unmatched (established ones, or ones seen
+   moments ago), so a face that the detector barely sees keeps its track and a half-hidden
+   face coming out from behind someone finds its own; weak detections never start one;
 3. the remaining strong detections start tentative tracks, unless they duplicate a face
    already matched in this frame.
 
@@ -35,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from edge.config import CountingLine, TrackerConfig
 from edge.counting.assignment import assign
@@ -240,17 +242,21 @@ class Tracker:
         ts = frame.ts
         det = frame.detections
         boxes, scores = det.boxes, det.scores
-        strong = np.flatnonzero(scores >= self.cfg.high_score)
-        weak = np.flatnonzero(scores < self.cfg.high_score)
+        single = self._one_box_per_face(boxes, scores)
+        strong = single[scores[single] >= self.cfg.high_score]
+        weak = single[scores[single] < self.cfg.high_score]
         matched: dict[int, int] = {}  # track index -> detection index
         tracks = self._tracks
         # Stage 1: strong detections against every live track.
         cost = self._cost(tracks, boxes[strong], ts, stage_two=False)
         for t, j in assign(cost, 2.0):
             matched[t] = int(strong[j])
-        # Stage 2: weak detections only continue tracks seen moments ago.
+        # Stage 2: weak detections only continue tracks: established ones (a weak face coming
+        # out from behind someone is the hidden track's) or ones seen moments ago.
         rest = [
-            i for i, t in enumerate(tracks) if i not in matched and ts - t.last_seen <= RECENT_S
+            i
+            for i, t in enumerate(tracks)
+            if i not in matched and (t.hits >= CONFIRM_HITS or ts - t.last_seen <= RECENT_S)
         ]
         if rest and len(weak):
             cost = self._cost([tracks[i] for i in rest], boxes[weak], ts, stage_two=True)
@@ -286,23 +292,43 @@ class Tracker:
         )
         return self._expire(ts, frame.width, frame.height)
 
+    def _one_box_per_face(self, boxes: FloatArray, scores: FloatArray) -> npt.NDArray[np.intp]:
+        """Indices of detections that are not mostly inside a higher-scoring one.
+
+        Two boxes on one face (pyramid scales, a loose box round a tight one) survive NMS
+        when one contains the other; only the better-scoring one may match or start a track.
+        """
+        order = np.argsort(-scores, kind="stable")
+        if len(order) < 2:
+            return order.astype(np.intp)
+        cover = overlap_of_smaller(boxes, boxes)
+        kept: list[int] = []
+        for i in (int(v) for v in order):
+            if all(cover[i, j] < self.cfg.duplicate_iou for j in kept):
+                kept.append(i)
+        return np.array(sorted(kept), dtype=np.intp)
+
     def _merge_duplicates(self, ts: float) -> None:
-        """Two tracks on one face (a track seen now covering another's box) become one."""
-        now = [t for t in self._tracks if t.last_seen == ts]
-        if not now or len(self._tracks) < 2:
+        """A track started after another vanished, covering that one's predicted box, is the
+        same face found again (at a scale the size gate refused): the older track takes it over.
+
+        Only a track born after the other was last seen qualifies: a near person's track that
+        covers a far person hidden behind them existed before and stays a different person.
+        """
+        born = [t for t in self._tracks if t.last_seen == ts and t.first_seen > ts - RECENT_S]
+        hidden = [t for t in self._tracks if t.last_seen < ts and t.hits >= CONFIRM_HITS]
+        if not born or not hidden:
             return
-        others = self._tracks
         cover = overlap_of_smaller(
-            np.stack([t.box for t in now]), np.stack([t.box_at(ts) for t in others])
+            np.stack([t.box for t in born]), np.stack([t.box_at(ts) for t in hidden])
         )
         gone: set[int] = set()
         for i, j in zip(*np.nonzero(cover >= self.cfg.duplicate_iou), strict=True):
-            a, b = now[int(i)], others[int(j)]
-            if a is b or id(a) in gone or id(b) in gone:
+            new, old = born[int(i)], hidden[int(j)]
+            if new.first_seen <= old.last_seen or id(new) in gone or id(old) in gone:
                 continue
-            keep, drop = (a, b) if a.first_seen <= b.first_seen else (b, a)
-            keep.absorb(drop)
-            gone.add(id(drop))
+            old.absorb(new)
+            gone.add(id(new))
         self._tracks = [t for t in self._tracks if id(t) not in gone]
 
     def _cross(self, track: _Track, frame: AnalysedFrame) -> None:
@@ -328,9 +354,10 @@ class Tracker:
         if track.hits < CONFIRM_HITS and unseen > TENTATIVE_PATIENCE_S:
             return True
         if width and height and unseen > 0:
-            # Predicted to have walked out of the frame: nothing left to re-identify.
-            x0, y0, x1, y1 = (float(v) for v in track.box_at(now))
-            return x1 < 0 or y1 < 0 or x0 > width or y0 > height
+            # Predicted to have walked out of the frame (its centre is outside): nothing left
+            # to re-identify, and someone walking in at that edge is someone else.
+            cx, cy = (float(v) for v in track.predict(now)[0][:2, 0])
+            return not (0 <= cx < width and 0 <= cy < height)
         return False
 
     def _expire(self, now: float, width: int = 0, height: int = 0) -> list[FinishedTrack]:

@@ -1,6 +1,7 @@
-"""Detector + attributes on one frame, then the frame's pixels are overwritten.
+"""Privacy masks, detector + attributes on one frame, then the frame's pixels are overwritten.
 
-This is the only place a frame's pixels are read. Whatever happens during
+This is the only place a frame's pixels are read. Masked regions are zeroed first, in the
+buffer itself, so no model ever sees them. Whatever happens during
 analysis, the buffer is zeroed before the frame is released, and the time from
 capture to overwrite (the frame's lifetime) is recorded.
 """
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge.config import PrivacyMask
+from edge.privacy.masks import MaskSet
 from edge.types import AnalysedFrame, Detections, FaceAttributes, Frame
 from edge.vision.attributes import AttributeEstimator
 from edge.vision.detector import Detector
@@ -29,8 +32,14 @@ class StageTimes:
 
 class Analyser:
     def __init__(
-        self, detector: Detector, estimator: AttributeEstimator | None, every_n_frames: int = 1
+        self,
+        detector: Detector,
+        estimator: AttributeEstimator | None,
+        every_n_frames: int = 1,
+        *,
+        masks: tuple[PrivacyMask, ...] = (),
     ) -> None:
+        self.masks = MaskSet(masks)
         self.detector = detector
         self.estimator = estimator
         self.every_n_frames = every_n_frames
@@ -39,6 +48,7 @@ class Analyser:
 
     def analyse(self, frame: Frame) -> AnalysedFrame:
         try:
+            self.masks.apply(frame.image)
             t0 = time.perf_counter()
             detections: Detections = self.detector.detect(frame.image)
             t1 = time.perf_counter()

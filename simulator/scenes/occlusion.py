@@ -21,6 +21,7 @@ Bools = npt.NDArray[np.bool_]
 Floats = npt.NDArray[np.float64]
 
 GRID = 6
+SAME_DEPTH = 1.3  # faces closer in size than this are at one depth: they cannot overlap
 HIDDEN_BELOW = 0.5  # a face with less of it visible counts as hidden
 MAX_HIDDEN_S = 3.0
 PILLAR_X = 0.58  # left edge of the pillar, in frame widths
@@ -114,9 +115,25 @@ def visibility(
     return out
 
 
+def _same_depth_overlap(a: Track, b: Track) -> bool:
+    """Two people at about the same distance whose faces or bodies would overlap."""
+    k0, k1 = max(a.k0, b.k0), min(a.k1, b.k1)
+    if k0 >= k1:
+        return False
+    wa = a.w[k0 - a.k0 : k1 - a.k0].astype(np.float64)
+    wb = b.w[k0 - b.k0 : k1 - b.k0].astype(np.float64)
+    close = np.maximum(wa, wb) / np.minimum(wa, wb) < SAME_DEPTH
+    if not close.any():
+        return False
+    _, ab = covered_by(a, 0, b, 1)
+    _, ba = covered_by(b, 1, a, 0)
+    return bool(((ab.any(axis=1) | ba.any(axis=1)) & close).any())
+
+
 class Crowd:
-    """Placement rule for ``--occlusion`` scenes: people may hide each other and be hidden
-    by the pillar, but nobody stays hidden longer than ``MAX_HIDDEN_S`` at a stretch."""
+    """Placement rule for ``--occlusion`` scenes: nearer people may hide farther ones and the
+    pillar hides anyone, but nobody stays hidden longer than ``MAX_HIDDEN_S`` at a stretch,
+    and people at about the same distance never overlap (they would walk into each other)."""
 
     def __init__(self, width: int, height: int, fps: float, pillar: Pillar | None) -> None:
         self.width, self.height, self.pillar = width, height, pillar
@@ -129,6 +146,8 @@ class Crowd:
         outside = out_of_frame(track, self.width, self.height)
         updated: list[tuple[int, Bools]] = []
         for i, (other, oid, o_cover, o_outside) in enumerate(self._placed):
+            if _same_depth_overlap(track, other):
+                return False
             off, mask = covered_by(track, pid, other, oid)
             cover[off : off + len(mask)] |= mask
             off, mask = covered_by(other, oid, track, pid)
