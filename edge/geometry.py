@@ -48,8 +48,6 @@ def point_in_polygon(x: float, y: float, points: tuple[RelPoint, ...]) -> bool:
 def check_polygon(points: tuple[RelPoint, ...]) -> None:
     """Raise ValueError for a polygon out of the frame, degenerate or self-intersecting."""
     check_points(points)
-    if polygon_area(points) < MIN_MASK_AREA:
-        raise ValueError("polygon is degenerate (its area is practically zero)")
     n = len(points)
     for i in range(n):
         for j in range(i + 1, n):
@@ -57,3 +55,5 @@ def check_polygon(points: tuple[RelPoint, ...]) -> None:
                 continue
             if segments_cross(points[i], points[(i + 1) % n], points[j], points[(j + 1) % n]):
                 raise ValueError(f"polygon is self-intersecting (edges {i} and {j} cross)")
+    if polygon_area(points) < MIN_MASK_AREA:
+        raise ValueError("polygon is degenerate (its area is practically zero)")

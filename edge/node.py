@@ -85,6 +85,7 @@ class Node:
             demographics=settings.policy.demographics,
             gender_margin=settings.attributes.gender_margin,
             grace_s=settings.tracker.max_missed_s,
+            lines=tuple(line.name for line in settings.counting.lines),
         )
         self.stats = RunStats(started_monotonic=time.monotonic())
         self.stop_event = threading.Event()

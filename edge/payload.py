@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import jsonschema
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edge.errors import PayloadError
 
 COUNTS_SCHEMA_ID: Literal["kazoe.counts/1"] = "kazoe.counts/1"
+# /2 = /1 plus per-line crossing counts; a node without counting lines still sends /1.
+COUNTS_SCHEMA_V2: Literal["kazoe.counts/2"] = "kazoe.counts/2"
+LINE_NAME = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 STATUS_SCHEMA_ID: Literal["kazoe.status/1"] = "kazoe.status/1"
 NOTICE_SCHEMA_ID: Literal["kazoe.notice/1"] = "kazoe.notice/1"
 
@@ -56,12 +59,14 @@ class CountsPayload(_Wire):
                 "kazoe/v1/<node_id>/counts (QoS 1). Receivers must deduplicate on "
                 "(node_id, seq): a window may be delivered more than once. A null "
                 "cell was withheld by small-count suppression and is listed in "
-                "'suppressed'."
+                "'suppressed'. Schema kazoe.counts/2 adds 'lines' (crossings per counting "
+                "line and direction) and is sent only by nodes with [[counting.lines]]; "
+                "kazoe.counts/1 messages have no 'lines'."
             ),
         },
     )
 
-    schema_: Literal["kazoe.counts/1"] = Field(COUNTS_SCHEMA_ID, alias="schema")
+    schema_: Literal["kazoe.counts/1", "kazoe.counts/2"] = Field(COUNTS_SCHEMA_ID, alias="schema")
     node_id: NodeId
     boot_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="random id of this run of the node")
     seq: int = Field(ge=1, le=2**63 - 1, description="64-bit sequence, monotonic across restarts")
@@ -77,17 +82,36 @@ class CountsPayload(_Wire):
     joint: dict[Literal["female", "male", "unknown"], dict[str, Cell]] | None = Field(
         None, description="gender x age band table"
     )
+    lines: (
+        dict[Annotated[str, Field(pattern=LINE_NAME)], dict[Literal["in", "out"], Cell]] | None
+    ) = Field(
+        None,
+        description="kazoe.counts/2 only: crossings per counting line and direction "
+        "('in' = into the side the config calls in), counted in the window in which the "
+        "person's track ended",
+    )
     suppressed: list[str] = Field(
         default_factory=list,
-        description="cells withheld as null, e.g. 'people', 'gender.male', 'joint.female.20-29'",
+        description="cells withheld as null, e.g. 'people', 'gender.male', "
+        "'joint.female.20-29', 'lines.door.in'",
     )
     k: int = Field(ge=1, description="cells with 0 < count < k are withheld")
     policy_hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
     model: ModelIds
 
+    @model_validator(mode="after")
+    def _lines_need_v2(self) -> CountsPayload:
+        if (self.lines is not None) != (self.schema_ == COUNTS_SCHEMA_V2):
+            raise ValueError("'lines' comes with schema kazoe.counts/2 and only with it")
+        return self
+
     def to_json(self) -> bytes:
         """Compact JSON; withheld cells stay as explicit nulls, absent tables are left out."""
-        absent = {name for name in ("gender", "age_bands", "joint") if getattr(self, name) is None}
+        absent = {
+            name
+            for name in ("gender", "age_bands", "joint", "lines")
+            if getattr(self, name) is None
+        }
         return self.model_dump_json(by_alias=True, exclude=absent).encode()
 
 

@@ -1,10 +1,11 @@
-"""Fixed windows on the media clock: people, gender, age bands and their joint table.
+"""Fixed windows on the media clock: people, gender, age bands, their joint table, and
+crossings per counting line and direction.
 
 Windows are aligned to multiples of ``window_seconds`` since the epoch, so two
 replays of the same file (real time or full speed) close identical windows. A
-person is counted in the window in which their track ended. A window closes once
-the media clock has passed its end by ``grace_s`` (the tracker's patience), so a
-track that ended just before the boundary is still counted in it.
+person is counted (with their line crossings) in the window in which their track
+ended. A window closes once the media clock has passed its end by ``grace_s`` (the
+tracker's patience), so a track that ended just before the boundary is still counted in it.
 """
 
 from __future__ import annotations
@@ -37,15 +38,22 @@ class _Open:
     gender: dict[str, int] = field(default_factory=dict)
     bands: dict[str, int] = field(default_factory=dict)
     joint: dict[str, dict[str, int]] = field(default_factory=dict)
+    lines: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 class Aggregator:
     """Turns finished tracks into closed WindowCounts."""
 
     def __init__(
-        self, cfg: AggregateConfig, demographics: bool, gender_margin: float, grace_s: float
+        self,
+        cfg: AggregateConfig,
+        demographics: bool,
+        gender_margin: float,
+        grace_s: float,
+        lines: tuple[str, ...] = (),
     ):
         self.cfg = cfg
+        self.line_names = lines
         self.demographics = demographics
         self.gender_margin = gender_margin
         self.grace_s = grace_s
@@ -65,6 +73,7 @@ class Aggregator:
             gender=dict.fromkeys(GENDERS, 0),
             bands=dict.fromkeys(self.labels, 0),
             joint={g: dict.fromkeys(self.labels, 0) for g in GENDERS},
+            lines={name: {"in": 0, "out": 0} for name in self.line_names},
         )
 
     def _window(self, start: float) -> _Open:
@@ -92,6 +101,9 @@ class Aggregator:
             start = self._next_start
         win = self._window(start)
         win.people += 1
+        for name, (went_in, went_out) in zip(self.line_names, track.crossings, strict=False):
+            win.lines[name]["in"] += went_in
+            win.lines[name]["out"] += went_out
         if not self.demographics:
             return
         g = gender_of(track.mean_p_male, self.gender_margin)
@@ -110,6 +122,7 @@ class Aggregator:
             gender=dict(win.gender) if demo else None,
             age_bands=dict(win.bands) if demo else None,
             joint={g: dict(c) for g, c in win.joint.items()} if demo else None,
+            lines={n: dict(c) for n, c in win.lines.items()} if self.line_names else None,
         )
 
     def advance(self, now: float) -> list[WindowCounts]:
