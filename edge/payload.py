@@ -160,6 +160,11 @@ class NoticeRetention(_Wire):
     iso8601: str = Field(description="dpv:StorageDuration as an ISO 8601 duration, e.g. P7D")
 
 
+class NoticeLine(_Wire):
+    name: str
+    description: str | None = None
+
+
 class NoticePayload(_Wire):
     """Retained on ``kazoe/v1/<node_id>/notice``: what this node counts, why, and for how long."""
 
@@ -187,10 +192,22 @@ class NoticePayload(_Wire):
     policy_hash: str
     notice_url: str | None = None
     pia_reference: str | None = None
+    not_analysed: list[str] | None = Field(
+        None,
+        description="regions masked out of every frame before analysis ([[privacy.masks]] "
+        "names); absent when there are none",
+    )
+    counting_lines: list[NoticeLine] | None = Field(
+        None,
+        description="lines whose crossings are counted per direction ([[counting.lines]]); "
+        "absent when there are none",
+    )
     at: datetime
 
     def to_json(self) -> bytes:
-        return self.model_dump_json(by_alias=True).encode()
+        # Absent rather than null, so a node without masks or lines sends the notice as before.
+        absent = {n for n in ("not_analysed", "counting_lines") if getattr(self, n) is None}
+        return self.model_dump_json(by_alias=True, exclude=absent).encode()
 
 
 SCHEMAS: dict[str, type[_Wire]] = {

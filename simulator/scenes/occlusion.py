@@ -23,6 +23,7 @@ Floats = npt.NDArray[np.float64]
 GRID = 6
 SAME_DEPTH = 1.3  # faces closer in size than this are at one depth: they cannot overlap
 HIDDEN_BELOW = 0.5  # a face with less of it visible counts as hidden
+COVERED_ABOVE = 0.25  # for placement: a face more covered than this is (partly) hidden
 MAX_HIDDEN_S = 3.0
 PILLAR_X = 0.58  # left edge of the pillar, in frame widths
 PILLAR_W = 0.11  # its width: 0.5-3.3 s behind it at walking speeds in these scenes
@@ -89,9 +90,13 @@ def out_of_frame(t: Track, width: int, height: int) -> Bools:
 
 
 def longest_hidden_run(cover: Bools, outside: Bools) -> int:
-    """Longest run of frames in which the face is hidden while inside the frame."""
+    """Longest run of frames in which the face is more than a quarter covered, in view.
+
+    Partly hidden counts too: a person standing half behind the pillar for ten seconds is
+    not someone "passing behind" it.
+    """
     in_view = outside.mean(axis=1) < 0.1
-    hidden = (cover.mean(axis=1) > 1 - HIDDEN_BELOW) & in_view
+    hidden = (cover.mean(axis=1) > COVERED_ABOVE) & in_view
     best = run = 0
     for h in hidden:
         run = run + 1 if h else 0
@@ -132,7 +137,7 @@ def _same_depth_overlap(a: Track, b: Track) -> bool:
 
 class Crowd:
     """Placement rule for ``--occlusion`` scenes: nearer people may hide farther ones and the
-    pillar hides anyone, but nobody stays hidden longer than ``MAX_HIDDEN_S`` at a stretch,
+    pillar hides anyone, but nobody stays (even partly) hidden longer than ``MAX_HIDDEN_S``,
     and people at about the same distance never overlap (they would walk into each other)."""
 
     def __init__(self, width: int, height: int, fps: float, pillar: Pillar | None) -> None:
