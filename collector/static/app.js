@@ -62,6 +62,16 @@ function histogram(bands) {
   return box;
 }
 
+function linesBox(lines) {
+  // Counting lines: crossings per direction; a withheld (null) cell shows as "<k".
+  if (!lines || Object.keys(lines).length === 0) return el("span", { class: "legend", text: "—" });
+  const list = el("ul", { class: "lines" });
+  for (const [name, row] of Object.entries(lines)) {
+    list.append(el("li", { "data-line": name, text: `${name}: in ${fmt(row.in)} · out ${fmt(row.out)}` }));
+  }
+  return list;
+}
+
 function noticeBox(notice) {
   const facts = el("dl");
   const add = (label, value) => {
@@ -75,6 +85,8 @@ function noticeBox(notice) {
   add("Retention", notice.retention ? `${notice.retention.days} days` : undefined);
   add("k", notice.k);
   add("Not collected", (notice.data_not_collected || []).join("; "));
+  add("Does not look at", (notice.not_analysed || []).join("; "));
+  add("Counting lines", (notice.counting_lines || []).map((l) => (l.description ? `${l.name} (${l.description})` : l.name)).join("; "));
   add("Notice URL", notice.notice_url);
   return el("div", { class: "notice-box" }, facts, el("pre", { class: "notice-json", text: JSON.stringify(notice, null, 2) }));
 }
@@ -107,11 +119,12 @@ function renderNodes(snapshot) {
       el("td", { class: "num people-day", text: fmt(node.day.people) }),
       el("td", { class: "gender" }, splitBar(node.day.gender)),
       el("td", { class: "ages" }, histogram(node.day.age_bands)),
+      el("td", { class: "lines" }, linesBox(node.day.lines)),
       noticeCell,
     );
     rows.push(tr);
     if (node.notice && openNotices.has(node.node_id)) {
-      rows.push(el("tr", { class: "notice-row", "data-notice-for": node.node_id }, el("td", { colSpan: 10 }, noticeBox(node.notice))));
+      rows.push(el("tr", { class: "notice-row", "data-notice-for": node.node_id }, el("td", { colSpan: 11 }, noticeBox(node.notice))));
     }
   }
   body.replaceChildren(...rows);

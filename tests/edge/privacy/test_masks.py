@@ -156,8 +156,7 @@ def test_a_face_inside_a_mask_is_never_detected() -> None:
             "must not repeat",
         ),
         (
-            '[[counting.lines]]\nname = "d"\nstart = [0.5, 0.1]\nend = [0.5, 0.5]\n'
-            'in_side = "up"',
+            '[[counting.lines]]\nname = "d"\nstart = [0.5, 0.1]\nend = [0.5, 0.5]\nin_side = "up"',
             "counting.lines.0.in_side",
             "left",
         ),
