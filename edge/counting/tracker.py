@@ -50,6 +50,7 @@ CONFIRM_HITS = 3  # hits after which a tentative track may be re-identified afte
 ACCEL_STD = 1.5  # face widths / s^2
 MEASURE_STD = 0.06  # face widths
 INIT_VEL_STD = 4.0  # face widths / s
+WIDTH_HORIZON_S = 0.3  # the face width is extrapolated this far at most
 
 
 def iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
@@ -136,7 +137,11 @@ class _Track:
         noise = q * np.array([[dt**3 / 3, dt**2 / 2], [dt**2 / 2, dt]], dtype=np.float32)
         mean: FloatArray = np.einsum("ij,dj->di", f, self.mean).astype(np.float32)
         cov: FloatArray = (np.einsum("ij,djk,lk->dil", f, self.cov, f) + noise).astype(np.float32)
-        mean[2, 0] = max(float(mean[2, 0]), 4.0)
+        # Face size changes slowly; a box shrinking as its face slides behind a pillar must
+        # not be extrapolated into a tiny (or huge) face over a gap.
+        w = float(self.mean[2, 0])
+        grown = w + float(self.mean[2, 1]) * min(dt, WIDTH_HORIZON_S)
+        mean[2, 0] = min(max(grown, 0.8 * w, 4.0), 1.25 * w)
         return mean, cov
 
     def correct(self, ts: float, box: FloatArray) -> None:
