@@ -56,6 +56,11 @@ def read_boxes(path: Path) -> list[FrameBox]:
     """Rows of a boxes file, or BoxesFileError saying which line is wrong."""
     try:
         text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BoxesFileError(
+            f"boxes file {path} not found ('kazoe-sim scene' writes it next to the truth file; "
+            "or pass --boxes)"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BoxesFileError(f"cannot read boxes file {path}: {exc}") from None
     reader = csv.reader(io.StringIO(text))

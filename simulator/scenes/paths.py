@@ -224,7 +224,8 @@ def plan_walkers(
                 break
         else:
             raise SceneError(
-                f"cannot place person {pid + 1} of {people} without faces covering each other; "
+                f"cannot place person {pid + 1} of {people} without faces covering each other "
+                "(or, with --occlusion, hidden too long); "
                 "use fewer --people or more --seconds"
             )
     return walkers
