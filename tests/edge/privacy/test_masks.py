@@ -75,7 +75,9 @@ def test_a_face_inside_a_mask_is_never_detected() -> None:
         pytest.skip(f"built models not found in {MODELS} (run 'make models')")
     if not (FAIRFACE / FACE_FILE).is_file():
         pytest.skip(f"FairFace test faces not found at {FAIRFACE}")
-    face = cv2.resize(cv2.imread(str(FAIRFACE / FACE_FILE)), (SIDE, SIDE))
+    photo = cv2.imread(str(FAIRFACE / FACE_FILE))
+    assert photo is not None, f"cannot decode {FAIRFACE / FACE_FILE}"
+    face = cv2.resize(photo, (SIDE, SIDE))
 
     def frame() -> Frame:
         img = np.full((720, 1280, 3), 127, dtype=np.uint8)
