@@ -47,6 +47,7 @@ def test_the_frame_is_served_masked_on_loopback_and_nothing_is_written(tmp_path:
     png, width, height = grab_frame(cfg)
     assert (width, height) == (320, 240)
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None, "the PNG decodes"
     assert image.shape == (240, 320, 3)
     assert (image[10:110, 10:70] == 0).all(), "the configured mask is applied to the preview"
     assert (image[150:, 200:] > 100).all()
