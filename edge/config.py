@@ -192,8 +192,28 @@ class CountingLine(_Section):
         return self
 
 
+class CountingZone(_Section):
+    """A zone: with zones configured, only people whose path enters one are counted."""
+
+    name: str = Field(pattern=LINE_NAME_PATTERN, description="zone name, for the notice")
+    polygon: tuple[RelPoint, ...] = Field(
+        min_length=3, max_length=64, description="corners in relative frame coordinates (x, y)"
+    )
+
+    @field_validator("polygon")
+    @classmethod
+    def _polygon(cls, polygon: tuple[RelPoint, ...]) -> tuple[RelPoint, ...]:
+        check_polygon(polygon)
+        return polygon
+
+
 class CountingConfig(_Section):
     lines: tuple[CountingLine, ...] = Field((), max_length=16, description="[[counting.lines]]")
+    zones: tuple[CountingZone, ...] = Field(
+        (),
+        max_length=16,
+        description="[[counting.zones]]: when set, a person counts only if their path enters one",
+    )
 
     @field_validator("lines")
     @classmethod
@@ -202,6 +222,14 @@ class CountingConfig(_Section):
         if len(set(names)) != len(names):
             raise ValueError("line names must not repeat")
         return lines
+
+    @field_validator("zones")
+    @classmethod
+    def _unique_zones(cls, zones: tuple[CountingZone, ...]) -> tuple[CountingZone, ...]:
+        names = [zone.name for zone in zones]
+        if len(set(names)) != len(names):
+            raise ValueError("zone names must not repeat")
+        return zones
 
 
 class PrivacyMask(_Section):
@@ -341,7 +369,7 @@ class NodeSettings(_Section):
             "aggregate": self.aggregate.model_dump(mode="json"),
         }
         # Lines and masks change what is counted and seen; absent, old hashes stay valid.
-        if self.counting.lines:
+        if self.counting.lines or self.counting.zones:
             doc["counting"] = self.counting.model_dump(mode="json")
         if self.privacy.masks:
             doc["privacy"] = self.privacy.model_dump(mode="json")

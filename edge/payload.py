@@ -202,11 +202,17 @@ class NoticePayload(_Wire):
         description="lines whose crossings are counted per direction ([[counting.lines]]); "
         "absent when there are none",
     )
+    counting_zones: list[str] | None = Field(
+        None,
+        description="with [[counting.zones]], only people whose path enters one of these "
+        "zones are counted; absent when there are none",
+    )
     at: datetime
 
     def to_json(self) -> bytes:
         # Absent rather than null, so a node without masks or lines sends the notice as before.
-        absent = {n for n in ("not_analysed", "counting_lines") if getattr(self, n) is None}
+        optional = ("not_analysed", "counting_lines", "counting_zones")
+        absent = {n for n in optional if getattr(self, n) is None}
         return self.model_dump_json(by_alias=True, exclude=absent).encode()
 
 

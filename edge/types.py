@@ -116,6 +116,8 @@ class FinishedTrack:
     mean_age: float | None
     mean_p_male: float | None
     crossings: tuple[tuple[int, int], ...] = ()
+    # False when [[counting.zones]] are set and the path entered none of them.
+    in_zone: bool = True
 
 
 @dataclass(frozen=True, slots=True)

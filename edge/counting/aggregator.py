@@ -93,6 +93,8 @@ class Aggregator:
         self._window(start)
 
     def add(self, track: FinishedTrack) -> None:
+        if not track.in_zone:
+            return  # [[counting.zones]]: this person never entered one, so is not counted
         start = self.window_start(track.ended_at)
         if self._next_start is None:
             self._next_start = start

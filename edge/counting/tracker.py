@@ -22,8 +22,9 @@ time only; one that is predicted to have left the frame ends at once. Two tracks
 to cover the same face are merged into the older one.
 
 Track state is geometry and running sums only: Kalman mean and covariance, the last box,
-hit counts, sums of age and p(male), and per counting line the last clear side and the
-crossings so far. No pixels, no embeddings, no path history.
+hit counts, sums of age and p(male), per counting line the last clear side and the
+crossings so far, and whether the path has entered a counting zone. No pixels, no
+embeddings, no path history.
 
 Why not a library: norfair pulls SciPy, filterpy and rich, supervision pulls SciPy,
 matplotlib and Pillow (hundreds of MB on a Raspberry Pi) and neither knows our media clock,
@@ -38,9 +39,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from edge.config import CountingLine, TrackerConfig
+from edge.config import CountingLine, CountingZone, TrackerConfig
 from edge.counting.assignment import assign
 from edge.counting.lines import Line, LineState
+from edge.geometry import point_in_polygon
 from edge.types import AnalysedFrame, FinishedTrack, FloatArray
 
 RECENT_S = 0.5  # stage 2 only continues tracks seen this recently
@@ -109,6 +111,7 @@ class _Track:
     age_sum: float = 0.0
     p_male_sum: float = 0.0
     lines: list[LineState] = field(default_factory=list)
+    in_zone: bool = False  # with [[counting.zones]]: has the face centre entered one yet
 
     @classmethod
     def start(cls, tid: int, box: FloatArray, ts: float, n_lines: int) -> _Track:
@@ -174,6 +177,7 @@ class _Track:
         self.attr_n += other.attr_n
         self.age_sum += other.age_sum
         self.p_male_sum += other.p_male_sum
+        self.in_zone = self.in_zone or other.in_zone
         for mine, theirs in zip(self.lines, other.lines, strict=True):
             mine.absorb(theirs, newer)
 
@@ -186,6 +190,7 @@ class _Track:
             mean_age=self.age_sum / n if n else None,
             mean_p_male=self.p_male_sum / n if n else None,
             crossings=tuple((s.went_in, s.went_out) for s in self.lines),
+            in_zone=self.in_zone,
         )
 
 
@@ -203,9 +208,15 @@ class TrackBoxes:
 class Tracker:
     """Kalman + two-stage Hungarian association; see the module docstring."""
 
-    def __init__(self, cfg: TrackerConfig, lines: tuple[CountingLine, ...] = ()) -> None:
+    def __init__(
+        self,
+        cfg: TrackerConfig,
+        lines: tuple[CountingLine, ...] = (),
+        zones: tuple[CountingZone, ...] = (),
+    ) -> None:
         self.cfg = cfg
         self.lines = [Line.from_config(line) for line in lines]
+        self.zones = [zone.polygon for zone in zones]
         self._tracks: list[_Track] = []
         self._next_id = 1
         self._latest = TrackBoxes()
@@ -337,12 +348,18 @@ class Tracker:
         self._tracks = [t for t in self._tracks if id(t) not in gone]
 
     def _cross(self, track: _Track, frame: AnalysedFrame) -> None:
-        if not self.lines:
+        """Line crossings and zone entry of the track's newest face centre."""
+        if not self.lines and not self.zones:
+            track.in_zone = True
             return
         x0, y0, x1, y1 = (float(v) for v in track.box)
         p = ((x0 + x1) / 2 / max(frame.width, 1), (y0 + y1) / 2 / max(frame.height, 1))
         for line, state in zip(self.lines, track.lines, strict=True):
             state.observe(line, p)
+        if not self.zones:
+            track.in_zone = True
+        elif not track.in_zone:
+            track.in_zone = any(point_in_polygon(p[0], p[1], zone) for zone in self.zones)
 
     @staticmethod
     def _observe(track: _Track, frame: AnalysedFrame, i: int) -> None:

@@ -72,6 +72,7 @@ def build_notice(settings: NodeSettings, at: datetime) -> NoticePayload:
                 for line in settings.counting.lines
             ]
             or None,
+            "counting_zones": [zone.name for zone in settings.counting.zones] or None,
             "at": at,
         }
     )
@@ -107,6 +108,9 @@ def render_markdown(notice: NoticePayload) -> str:
             f"- ライン「{line.name}」の通過人数（方向別） / crossings of line '{line.name}' "
             f"per direction{what}"
         )
+    if notice.counting_zones:
+        zones = ", ".join(notice.counting_zones)
+        lines.append(f"- 計数する区域 / people are counted only inside: {zones}")
     lines += ["", "## 取得しないもの / Never collected"]
     lines += [f"- {ja} / {en}" for en, ja in NOT_COLLECTED]
     if notice.not_analysed:
@@ -143,6 +147,12 @@ def render_html(notice: NoticePayload) -> str:
         + "</li>"
         for line in notice.counting_lines or []
     )
+    if notice.counting_zones:
+        purposes += (
+            "<li><span lang='ja'>計数する区域</span> / people are counted only inside: "
+            + e(", ".join(notice.counting_zones))
+            + "</li>"
+        )
     never = "".join(
         f"<li><span lang='ja'>{e(ja)}</span> / {e(en)}</li>" for en, ja in NOT_COLLECTED
     )

@@ -81,7 +81,7 @@ def run_tracker(
     settings: NodeSettings,
     on_frame: Callable[[int, TrackBoxes], None] | None = None,
 ) -> TrackRun:
-    tracker = Tracker(settings.tracker, settings.counting.lines)
+    tracker = Tracker(settings.tracker, settings.counting.lines, settings.counting.zones)
     run = TrackRun(finished=[])
     finished: list[FinishedTrack] = []
     for af in frames:

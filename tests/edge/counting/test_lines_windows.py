@@ -112,3 +112,12 @@ def test_lines_and_schema_version_go_together(
     body["lines"] = lines
     with pytest.raises(PayloadError, match=r"kazoe\.counts/2"):
         validate("counts.schema.json", json.dumps(body))
+
+
+def test_a_person_outside_every_zone_is_not_counted() -> None:
+    agg = Aggregator(AggregateConfig(), demographics=True, gender_margin=0.1, grace_s=3)
+    agg.add(FinishedTrack(T0, T0 + 10, 10, 30.0, 0.9, (), in_zone=True))
+    agg.add(FinishedTrack(T0, T0 + 10, 10, 30.0, 0.9, (), in_zone=False))
+    (window, *_) = agg.advance(T0 + 200)
+    assert window.people == 1
+    assert window.gender == {"female": 0, "male": 1, "unknown": 0}

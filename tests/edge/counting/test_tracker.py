@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 
-from edge.config import CountingLine, TrackerConfig
+from edge.config import CountingLine, CountingZone, TrackerConfig
 from edge.counting.tracker import Tracker, _Track, iou_matrix
 from edge.types import AnalysedFrame, Detections, FaceAttributes, FinishedTrack
 
@@ -168,6 +168,7 @@ def test_track_state_holds_no_pixels() -> None:
         "age_sum",
         "p_male_sum",
         "lines",
+        "in_zone",
     }
     assert "__dict__" not in dir(_Track), "slots: no attribute can be added later"
     tracker = Tracker(CFG, (LINE,))
@@ -348,3 +349,17 @@ def test_iou_matrix() -> None:
     np.testing.assert_allclose(iou[0], [1.0, 50 / 150, 0.0], rtol=1e-6)
     np.testing.assert_array_equal(iou[1], [0, 0, 0])
     assert iou_matrix(a[:0], b).shape == (0, 3)
+
+
+def test_with_zones_only_paths_that_enter_one_are_counted() -> None:
+    # The crossing zone is the middle third of the frame, in its lower half.
+    zone = CountingZone(
+        name="crossing", polygon=((0.33, 0.5), (0.66, 0.5), (0.66, 1.0), (0.33, 1.0))
+    )
+    through = [Face(x=pace(i, 100, 200), y=500) for i in range(40)]  # walks through it
+    above = [Face(x=pace(i, 100, 200), y=100, size=50) for i in range(40)]  # passes above it
+    done = run([[a, b] for a, b in zip(through, above, strict=True)], Tracker(CFG, (), (zone,)))
+    assert sorted((t.in_zone, t.hits) for t in done) == [(False, 40), (True, 40)]
+    # Without zones everyone is in.
+    done = run([[a, b] for a, b in zip(through, above, strict=True)], Tracker(CFG))
+    assert all(t.in_zone for t in done)

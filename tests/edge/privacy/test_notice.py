@@ -146,3 +146,14 @@ def test_without_masks_or_lines_the_notice_says_nothing_about_them() -> None:
     assert "not_analysed" not in doc
     assert "counting_lines" not in doc
     assert "does not look at" not in render_html(notice)
+
+
+def test_zones_are_named_in_the_notice_and_on_the_poster() -> None:
+    base = settings().model_dump(mode="json")
+    base["counting"] = {
+        "zones": [{"name": "crosswalk", "polygon": [[0.3, 0.5], [0.7, 0.5], [0.7, 1.0]]}]
+    }
+    notice = build_notice(NodeSettings.model_validate(base), AT)
+    assert validate("notice.schema.json", notice.to_json())["counting_zones"] == ["crosswalk"]
+    assert "people are counted only inside: crosswalk" in render_html(notice)
+    assert "people are counted only inside: crosswalk" in render_markdown(notice)
