@@ -4,7 +4,8 @@ The collector's SQL is written once with ``?`` placeholders and portable
 syntax (``INSERT ... ON CONFLICT``, integer epoch times, no ``%``); this module
 adapts placeholders for psycopg and translates both drivers' errors into
 ``StoreUnavailable`` (retry later), ``StoreDataError`` (these values cannot be
-stored) and ``StoreError`` (anything else: a bug or a broken schema).
+stored, including values a driver cannot even bind) and ``StoreError``
+(anything else: a bug or a broken schema).
 """
 
 from __future__ import annotations
@@ -55,6 +56,13 @@ def translated(url: str) -> Iterator[None]:
         sqlite3.IntegrityError,
         psycopg.DataError,
         psycopg.IntegrityError,
+        # Raised by the drivers while binding a value, before the database sees it:
+        # sqlite3 OverflowError (int beyond 64 bits), UnicodeEncodeError (a lone
+        # surrogate), TypeError/ValueError (a value neither driver can adapt).
+        OverflowError,
+        UnicodeError,
+        ValueError,
+        TypeError,
     ) as exc:
         raise StoreDataError(f"database {describe(url)} refused a value: {_one_line(exc)}") from exc
     except (sqlite3.Error, psycopg.Error) as exc:

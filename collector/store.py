@@ -38,6 +38,9 @@ _INSERT_WINDOWS = (
     " ON CONFLICT (node_id, seq) DO NOTHING RETURNING node_id, seq"
 )
 
+_UNSTAMPED = -1  # stored_ms of rows inserted by the open transaction, until its commit
+_STAMP_WINDOWS = "UPDATE windows SET stored_ms = ? WHERE stored_ms = ?"
+
 _NEWER = "CASE WHEN excluded.{when} > nodes.{when} THEN excluded.{col} ELSE nodes.{col} END"
 _UPSERT_NODE = (
     "INSERT INTO nodes (node_id, config_site, notice_site, state, status_body, status_at_ms,"
@@ -108,7 +111,7 @@ class _NodeDelta:
 class WriteResult:
     stored: list[Window] = field(default_factory=list)
     duplicates: int = 0
-    stored_ms: int = 0
+    stored_ms: int = 0  # the stamp written into the stored rows, just before COMMIT
 
 
 def hour_of(seconds: int) -> int:
@@ -172,6 +175,7 @@ def write_batch(
     now_ms: int | None = None,
 ) -> WriteResult:
     """Store a batch in one transaction; returns the windows inserted and the duplicates."""
+    fixed_ms = now_ms
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     windows = [r for r in records if isinstance(r, Window)]
     result = WriteResult(stored_ms=now_ms)
@@ -186,7 +190,7 @@ def write_batch(
                 w.people,
                 w.body,
                 w.received_ms,
-                now_ms,
+                _UNSTAMPED,
             )
             for w in windows
         ]
@@ -211,6 +215,12 @@ def write_batch(
         node_rows = [deltas[n].row(site_for(n), now_ms) for n in sorted(deltas)]
         _bulk(conn, _UPSERT_NODE, _NODE_TYPES, node_rows)
         _bulk(conn, _UPSERT_HOURLY, _HOURLY_TYPES, hourly_deltas(result.stored))
+        # Stamped by the last statement before COMMIT, so stored_ms is when the rows
+        # became durable, not when the batch started (latency figures include the
+        # transaction). Other writers' unstamped rows are uncommitted, so invisible here.
+        result.stored_ms = int(time.time() * 1000) if fixed_ms is None else fixed_ms
+        if result.stored:
+            conn.execute(_STAMP_WINDOWS, (result.stored_ms, _UNSTAMPED))
     return result
 
 

@@ -13,7 +13,6 @@ mid-batch gets those windows again and the database deduplicates them.
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -29,7 +27,8 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from collector.config import MqttSection
 from collector.errors import CollectorConfigError
-from edge.delivery.mqtt import describe_refusal
+from edge.delivery.client import Backoff, ClientOptions, describe_refusal, make_client
+from edge.errors import ConfigError
 
 log = logging.getLogger("kazoe.collector.mqtt")
 _paho_log = logging.getLogger("kazoe.collector.mqtt.paho")
@@ -80,27 +79,21 @@ class Subscription:
         self._complained: set[str] = set()
         password = config.read_password()
         self._has_password = password is not None
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=config.client_id,
-            protocol=mqtt.MQTTv5,
-        )
-        client.manual_ack_set(True)
-        client.username_pw_set(config.username, password)
-        if config.tls is not None:
-            tls = config.tls
-            try:
-                client.tls_set(
-                    ca_certs=str(tls.ca_file),
-                    certfile=str(tls.cert_file) if tls.cert_file else None,
-                    keyfile=str(tls.key_file) if tls.key_file else None,
+        try:
+            client = make_client(
+                ClientOptions(
+                    client_id=config.client_id,
+                    username=config.username,
+                    password=password,
+                    tls=config.tls,
+                    manual_ack=True,
+                    backoff=Backoff(
+                        config.reconnect_min_s, max(config.reconnect_min_s, config.reconnect_max_s)
+                    ),
                 )
-            except (OSError, ssl.SSLError) as exc:
-                raise CollectorConfigError(f"mqtt.tls: cannot load certificates: {exc}") from None
-        client.reconnect_delay_set(
-            config.reconnect_min_s, max(config.reconnect_min_s, config.reconnect_max_s)
-        )
-        client.suppress_exceptions = True
+            )
+        except ConfigError as exc:
+            raise CollectorConfigError(str(exc)) from None
         client.on_log = self._on_log
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail

@@ -47,7 +47,9 @@ class _RejectLog:
             self._window_start, self._logged, self._hidden = now, 0, 0
         if self._logged < _REJECT_LOG_BURST:
             self._logged += 1
-            log.warning("dropped a message (%s): %s", exc.reason, exc)
+            # backslashreplace: a detail can quote a lone surrogate, which stderr cannot encode.
+            text = str(exc).encode("utf-8", "backslashreplace").decode("utf-8")
+            log.warning("dropped a message (%s): %s", exc.reason, text)
         else:
             self._hidden += 1
 
@@ -204,19 +206,46 @@ class Writer:
 
     def _store(self, batch: Sequence[tuple[Inbound, Record | Rejected]]) -> WriteResult:
         records = [checked for _, checked in batch if not isinstance(checked, Rejected)]
-        conn = self._connection()
-        try:
-            result = write_batch(conn, records, self._site_for)
-        except StoreDataError as exc:
-            log.error("%s; storing the batch one message at a time", exc)  # noqa: TRY400
-            result = self._one_by_one(conn, records)
+        unstorable: list[Rejected] = []
+        result = self._bisect(self._connection(), records, unstorable)
         committed = time.time()
         for item, checked in batch:
             if isinstance(checked, Rejected):
                 self._reject(checked)  # counted once, after the batch is settled
             self._ack(item)
+        for exc in unstorable:
+            self._reject(exc)
         self._account(result, committed)
         return result
+
+    def _bisect(
+        self, conn: Connection, records: Sequence[Record], unstorable: list[Rejected]
+    ) -> WriteResult:
+        """Store ``records``; a value the database refuses drops only the message holding it.
+
+        A batch that fails on its data (StoreDataError) is split in halves until the
+        message at fault stands alone: log2(batch) extra transactions per bad
+        message, and every good one around it is still stored. Any other error
+        (the database unreachable, a full disk, a broken schema) propagates, and the
+        whole batch stays unacknowledged to be retried.
+        """
+        try:
+            return write_batch(conn, records, self._site_for)
+        except StoreDataError as exc:
+            if len(records) == 1:
+                record = records[0]
+                what = f"seq={record.seq}" if isinstance(record, Window) else "message"
+                unstorable.append(Rejected("store", f"kazoe/v1/{record.node_id}: {what}: {exc}"))
+                return WriteResult()
+            log.debug("a batch of %d failed on a value; bisecting: %s", len(records), exc)
+        half = len(records) // 2
+        first = self._bisect(conn, records[:half], unstorable)
+        second = self._bisect(conn, records[half:], unstorable)
+        return WriteResult(
+            stored=first.stored + second.stored,
+            duplicates=first.duplicates + second.duplicates,
+            stored_ms=max(first.stored_ms, second.stored_ms),
+        )
 
     def _parse(self, item: Inbound, cutoff_s: float) -> Record:
         record = parse(
@@ -233,18 +262,6 @@ class Writer:
                 f"{age_days:.0f} days ago, beyond [database].retention_days",
             )
         return record
-
-    def _one_by_one(self, conn: Connection, records: Sequence[Record]) -> WriteResult:
-        total = WriteResult()
-        for record in records:
-            try:
-                part = write_batch(conn, [record], self._site_for)
-            except StoreDataError as exc:
-                self._reject(Rejected("store", f"kazoe/v1/{record.node_id}: {exc}"))
-                continue
-            total.stored += part.stored
-            total.duplicates += part.duplicates
-        return total
 
     def _reject(self, exc: Rejected) -> None:
         self._metrics.rejects.labels(exc.reason).inc()

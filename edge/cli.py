@@ -153,7 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--realtime", action="store_true", default=None, help="pace a file to its fps")
     run.add_argument("--loop", action="store_true", default=None, help="repeat a file source")
     run.add_argument(
-        "--ack-timeout", type=float, default=60.0, help="with --once: seconds to wait for PUBACKs"
+        "--ack-timeout",
+        type=float,
+        default=60.0,
+        help="with --once or on SIGINT/SIGTERM: seconds to wait for PUBACKs",
     )
     run.set_defaults(func=cmd_run)
 

@@ -26,6 +26,7 @@ from pydantic import (
 
 from edge.errors import ConfigError
 from edge.geometry import RelPoint, check_points, check_polygon, point_in_polygon
+from edge.payload import label_text, storable_text
 
 Purpose = Literal["footfall", "demographics"]
 NODE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -39,6 +40,12 @@ class _Section(BaseModel):
 class NodeConfig(_Section):
     id: str = Field(pattern=NODE_ID_PATTERN, description="node id = MQTT client id = username")
     site: str = Field("default", min_length=1, max_length=64, description="site name for roll-ups")
+
+    @field_validator("site")
+    @classmethod
+    def _label(cls, site: str) -> str:
+        return label_text(site)
+
     state_dir: Path = Field(Path("state"), description="outbox database and audit log live here")
 
 
@@ -284,6 +291,14 @@ class PolicyConfig(_Section):
     location: str = Field("unspecified location", min_length=1, max_length=200)
     notice_url: str | None = Field(None, max_length=500)
     pia_reference: str | None = Field(None, max_length=200)
+
+    @field_validator(
+        "controller", "contact", "statement", "location", "notice_url", "pia_reference"
+    )
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        # These go out in the retained notice; the wire schema refuses what no database stores.
+        return None if value is None else storable_text(value)
 
     @field_validator("purposes")
     @classmethod

@@ -21,6 +21,7 @@ from edge.counting.aggregator import Aggregator
 from edge.counting.tracker import Tracker
 from edge.delivery.outbox import Outbox
 from edge.delivery.publisher import Publisher
+from edge.errors import StoreError
 from edge.ops.metrics import NodeMetrics
 from edge.ops.service import ServiceNotifier
 from edge.payload import ModelIds, StatusPayload
@@ -84,11 +85,12 @@ class Node:
             settings.aggregate,
             demographics=settings.policy.demographics,
             gender_margin=settings.attributes.gender_margin,
-            grace_s=settings.tracker.max_missed_s,
             lines=tuple(line.name for line in settings.counting.lines),
         )
         self.stats = RunStats(started_monotonic=time.monotonic())
         self.stop_event = threading.Event()
+        # Set by a second SIGINT/SIGTERM: stop waiting for PUBACKs (the outbox keeps the rest).
+        self.abort_event = threading.Event()
         self._inflight: set[int] = set()
         self._last_status = 0.0
         self._last_purge = 0.0
@@ -192,6 +194,29 @@ class Node:
                 self.settings.policy.retention_days,
                 result.undelivered,
             )
+        if self.audit is not None:
+            self._rotate_audit(self.audit, cutoff)
+
+    def _rotate_audit(self, audit: AuditLog, cutoff: float) -> None:
+        """The audit log is kept for the same retention period as the counts it describes."""
+        try:
+            rotation = audit.rotate(
+                datetime.fromtimestamp(cutoff, tz=UTC),
+                retention_days=self.settings.policy.retention_days,
+            )
+        except StoreError as exc:
+            # Keep counting: a damaged log stays whole as evidence, and says so every hour.
+            log.error("%s", exc)  # noqa: TRY400 - one line; the message names the bad line
+            return
+        if rotation is not None:
+            log.info(
+                "audit log: %d entries older than %d days removed; it now starts at entry %d, "
+                "anchored by the rotate checkpoint (entry %d)",
+                rotation.removed,
+                self.settings.policy.retention_days,
+                rotation.first_kept,
+                rotation.checkpoint,
+            )
 
     def _upkeep(self) -> None:
         self.pump()
@@ -260,7 +285,8 @@ class Node:
             self.metrics.fps.set(self.stats.frames / uptime)
 
     def finish_source(self) -> None:
-        """End of a file: every open track ends, every window (the partial last one too) closes."""
+        """End of a file or a clean stop: every open track ends, and every window, the
+        partial last one too, closes into the outbox (its people were really seen)."""
         for track in self.tracker.flush():
             self.aggregator.add(track)
         for counts in self.aggregator.flush():
@@ -269,7 +295,7 @@ class Node:
     def drain(self, timeout_s: float) -> bool:
         """Pump until the outbox is empty (every window acknowledged) or the timeout passes."""
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and not self.stop_event.is_set():
+        while time.monotonic() < deadline and not self.abort_event.is_set():
             self.pump()
             if self.outbox.depth() == 0:
                 return True

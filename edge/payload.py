@@ -9,6 +9,7 @@ deduplicate counts on ``(node_id, seq)``: a window can arrive more than once
 from __future__ import annotations
 
 import json
+import math
 import sys
 from datetime import datetime
 from functools import cache
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import jsonschema
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edge.errors import PayloadError
 
@@ -28,8 +29,54 @@ LINE_NAME = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 STATUS_SCHEMA_ID: Literal["kazoe.status/1"] = "kazoe.status/1"
 NOTICE_SCHEMA_ID: Literal["kazoe.notice/1"] = "kazoe.notice/1"
 
+# Every value a receiver stores must fit both databases the collector runs on
+# (SQLite and PostgreSQL): integers within a signed 64-bit BIGINT, counts far inside
+# a PostgreSQL INTEGER (a node-hour's sum of 2,000 such windows still fits), text
+# without NUL (which PostgreSQL refuses) or lone surrogates (which no UTF-8 encoder
+# writes). A node builds its payloads from these same models, so it cannot publish
+# anything else; the collector's writer isolates whatever a database still refuses.
+INT64_MAX = 2**63 - 1
+MAX_COUNT = 1_000_000  # people in one window: far beyond any camera's view, far below 2**31
+MAX_FLOAT = 1e15
+# JSON Schema side (ECMA-262 / Python ``re``): no NUL, no lone surrogates. pydantic's
+# Rust regex cannot name surrogates, so the model checks the same rule in Python.
+TEXT_PATTERN = r"^[^\u0000\ud800-\udfff]*$"
+# Labels and ids (age bands, cell names, model ids): printable, no control characters.
+LABEL_PATTERN = r"^[^\u0000-\u001f\u007f\ud800-\udfff]*$"
+
+
+def storable_text(value: str) -> str:
+    """The value, if both databases can store it as text (no NUL, no lone surrogate)."""
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL")
+    if any("\ud800" <= ch <= "\udfff" for ch in value):
+        raise ValueError("text must not contain lone surrogates (not valid Unicode)")
+    return value
+
+
+def label_text(value: str) -> str:
+    """The value, if it is storable text without control characters."""
+    storable_text(value)
+    if any(ch < " " or ch == "\x7f" for ch in value):
+        raise ValueError("label must not contain control characters")
+    return value
+
+
+Text = Annotated[
+    str,
+    AfterValidator(storable_text),
+    Field(max_length=4000, json_schema_extra={"pattern": TEXT_PATTERN}),
+]
+Label = Annotated[
+    str,
+    AfterValidator(label_text),
+    Field(min_length=1, max_length=128, json_schema_extra={"pattern": LABEL_PATTERN}),
+]
 NodeId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
-Count = Annotated[int, Field(ge=0)]
+# strict: a JSON 5.0 is an "integer" to JSON Schema but must not reach an INTEGER column.
+Count = Annotated[int, Field(strict=True, ge=0, le=MAX_COUNT)]
+Int64 = Annotated[int, Field(strict=True, ge=0, le=INT64_MAX)]
+Real = Annotated[float, Field(ge=0, le=MAX_FLOAT, allow_inf_nan=False)]
 # A withheld (suppressed) cell is published as null and named in ``suppressed``.
 Cell = Count | None
 
@@ -41,9 +88,9 @@ class _Wire(BaseModel):
 class ModelIds(_Wire):
     """Which model files produced the counts (file name and sha256 prefix)."""
 
-    detector: str = Field(description="face detector id, e.g. face_detection_full_range@99bf9494")
-    age: str | None = Field(None, description="age model id; null when demographics is off")
-    gender: str | None = Field(None, description="gender model id; null when demographics is off")
+    detector: Label = Field(description="face detector id, e.g. face_detection_full_range@99bf9494")
+    age: Label | None = Field(None, description="age model id; null when demographics is off")
+    gender: Label | None = Field(None, description="gender model id; null when demographics is off")
 
 
 class CountsPayload(_Wire):
@@ -69,33 +116,39 @@ class CountsPayload(_Wire):
     schema_: Literal["kazoe.counts/1", "kazoe.counts/2"] = Field(COUNTS_SCHEMA_ID, alias="schema")
     node_id: NodeId
     boot_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="random id of this run of the node")
-    seq: int = Field(ge=1, le=2**63 - 1, description="64-bit sequence, monotonic across restarts")
+    seq: int = Field(
+        strict=True, ge=1, le=INT64_MAX, description="64-bit sequence, monotonic across restarts"
+    )
     window_start: datetime = Field(description="RFC 3339 UTC, inclusive")
     window_end: datetime = Field(description="RFC 3339 UTC, exclusive")
     people: Cell = Field(description="people whose track ended in this window")
     gender: dict[Literal["female", "male", "unknown"], Cell] | None = Field(
         None, description="people by estimated gender; absent without the demographics purpose"
     )
-    age_bands: dict[str, Cell] | None = Field(
+    age_bands: dict[Label, Cell] | None = Field(
         None, description="people by estimated age band (labels like '20-29', '70+')"
     )
-    joint: dict[Literal["female", "male", "unknown"], dict[str, Cell]] | None = Field(
+    joint: dict[Literal["female", "male", "unknown"], dict[Label, Cell]] | None = Field(
         None, description="gender x age band table"
     )
     lines: (
         dict[Annotated[str, Field(pattern=LINE_NAME)], dict[Literal["in", "out"], Cell]] | None
     ) = Field(
         None,
+        max_length=16,
         description="kazoe.counts/2 only: crossings per counting line and direction "
         "('in' = into the side the config calls in), counted in the window in which the "
         "person's track ended",
     )
-    suppressed: list[str] = Field(
+    suppressed: list[Label] = Field(
         default_factory=list,
+        max_length=1000,
         description="cells withheld as null, e.g. 'people', 'gender.male', "
         "'joint.female.20-29', 'lines.door.in'",
     )
-    k: int = Field(ge=1, description="cells with 0 < count < k are withheld")
+    k: int = Field(
+        strict=True, ge=1, le=MAX_COUNT, description="cells with 0 < count < k are withheld"
+    )
     policy_hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
     model: ModelIds
 
@@ -127,13 +180,13 @@ class StatusPayload(_Wire):
     schema_: Literal["kazoe.status/1"] = Field(STATUS_SCHEMA_ID, alias="schema")
     node_id: NodeId
     state: Literal["online", "offline", "degraded"]
-    reason: str | None = Field(None, max_length=200, description="why degraded/offline")
-    version: str
+    reason: Text | None = Field(None, max_length=200, description="why degraded/offline")
+    version: Label
     boot_id: str | None = Field(None, pattern=r"^[0-9a-f]{32}$")
     model: ModelIds | None = None
-    uptime_s: float | None = Field(None, ge=0)
-    fps: float | None = Field(None, ge=0)
-    outbox_depth: int | None = Field(None, ge=0)
+    uptime_s: Real | None = None
+    fps: Real | None = None
+    outbox_depth: Int64 | None = None
     source: Literal["running", "stalled", "reconnecting", "ended"] | None = None
     audit_hash: str | None = Field(
         None, pattern=r"^[0-9a-f]{64}$", description="hash of the latest local audit-log entry"
@@ -146,23 +199,23 @@ class StatusPayload(_Wire):
 
 class NoticePurpose(_Wire):
     id: Literal["footfall", "demographics"]
-    dpv: str = Field(description="W3C DPV purpose concept")
-    description: str
+    dpv: Label = Field(description="W3C DPV purpose concept")
+    description: Text
 
 
 class NoticeModel(_Wire):
-    id: str
-    licence: str
+    id: Label
+    licence: Label
 
 
 class NoticeRetention(_Wire):
-    days: int = Field(ge=1, le=365)
-    iso8601: str = Field(description="dpv:StorageDuration as an ISO 8601 duration, e.g. P7D")
+    days: int = Field(strict=True, ge=1, le=365)
+    iso8601: Label = Field(description="dpv:StorageDuration as an ISO 8601 duration, e.g. P7D")
 
 
 class NoticeLine(_Wire):
-    name: str
-    description: str | None = None
+    name: Label
+    description: Text | None = None
 
 
 class NoticePayload(_Wire):
@@ -175,35 +228,42 @@ class NoticePayload(_Wire):
     )
 
     schema_: Literal["kazoe.notice/1"] = Field(NOTICE_SCHEMA_ID, alias="schema")
-    node_id: str
-    site: str
-    location: str
-    controller: str
-    contact: str
-    statement: str
-    purposes: list[NoticePurpose]
-    data_published: list[str] = Field(description="fields of kazoe/v1/<node_id>/counts")
-    data_not_collected: list[str]
+    node_id: Label
+    site: Label
+    location: Text
+    controller: Text
+    contact: Text
+    statement: Text
+    purposes: list[NoticePurpose] = Field(max_length=16)
+    data_published: list[Label] = Field(
+        max_length=256, description="fields of kazoe/v1/<node_id>/counts"
+    )
+    data_not_collected: list[Text] = Field(max_length=256)
     retention: NoticeRetention
-    k: int = Field(ge=2, description="cells with 0 < count < k are withheld")
-    window_seconds: int
-    age_bands: list[str]
-    models: list[NoticeModel]
-    policy_hash: str
-    notice_url: str | None = None
-    pia_reference: str | None = None
-    not_analysed: list[str] | None = Field(
+    k: int = Field(
+        strict=True, ge=2, le=MAX_COUNT, description="cells with 0 < count < k are withheld"
+    )
+    window_seconds: int = Field(strict=True, ge=1, le=86400)
+    age_bands: list[Label] = Field(max_length=256)
+    models: list[NoticeModel] = Field(max_length=16)
+    policy_hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    notice_url: Text | None = None
+    pia_reference: Text | None = None
+    not_analysed: list[Text] | None = Field(
         None,
+        max_length=32,
         description="regions masked out of every frame before analysis ([[privacy.masks]] "
         "names); absent when there are none",
     )
     counting_lines: list[NoticeLine] | None = Field(
         None,
+        max_length=16,
         description="lines whose crossings are counted per direction ([[counting.lines]]); "
         "absent when there are none",
     )
-    counting_zones: list[str] | None = Field(
+    counting_zones: list[Label] | None = Field(
         None,
+        max_length=16,
         description="with [[counting.zones]], only people whose path enters one of these "
         "zones are counted; absent when there are none",
     )
@@ -223,8 +283,27 @@ SCHEMAS: dict[str, type[_Wire]] = {
 }
 
 
+def _keys_by_name(node: Any) -> Any:
+    """pydantic writes a constrained dict key as ``patternProperties``, which lets a key that
+    does not match through with any value; the rule belongs in ``propertyNames``."""
+    if isinstance(node, list):
+        return [_keys_by_name(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _keys_by_name(value) for key, value in node.items()}
+    patterns = out.get("patternProperties")
+    if isinstance(patterns, dict) and len(patterns) == 1 and "additionalProperties" not in out:
+        ((pattern, values),) = patterns.items()
+        del out["patternProperties"]
+        out["additionalProperties"] = values
+        out["propertyNames"] = {**out.get("propertyNames", {}), "pattern": pattern}
+    return out
+
+
 def generated_schema(model: type[_Wire]) -> dict[str, Any]:
-    schema = model.model_json_schema(by_alias=True, mode="serialization")
+    schema: dict[str, Any] = _keys_by_name(
+        model.model_json_schema(by_alias=True, mode="serialization")
+    )
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
 
@@ -242,10 +321,22 @@ def _validator(name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(load_schema(name))
 
 
+def _no_constant(name: str) -> float:
+    # Python's json accepts NaN and Infinity; JSON (and every other receiver) does not.
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
 def validate(name: str, data: bytes | str) -> dict[str, Any]:
     """Parse and validate a wire message against a committed schema, or raise PayloadError."""
     try:
-        doc = json.loads(data)
+        doc = json.loads(data, parse_constant=_no_constant, parse_float=_finite)
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(f"not JSON: {exc}") from None
     except RecursionError:

@@ -23,6 +23,7 @@ from edge.ops.metrics import NodeMetrics
 from edge.ops.progress import with_progress
 from edge.payload import ModelIds, StatusPayload
 from edge.privacy.audit import AuditLog
+from edge.privacy.masks import MaskSet
 from edge.privacy.notice import build_notice
 from edge.privacy.policy import check_purpose_coverage
 from edge.vision.analyser import Analyser, percentile
@@ -127,7 +128,10 @@ def assemble(settings: NodeSettings, options: RunOptions) -> Parts:
         source.close()
         raise
     analyser = Analyser(
-        detector, estimator, settings.attributes.every_n_frames, masks=settings.privacy.masks
+        detector,
+        estimator,
+        settings.attributes.every_n_frames,
+        masks=MaskSet(settings.privacy.masks) if settings.privacy.masks else None,
     )
     return Parts(settings, models, analyser, source, outbox, audit, notice)
 
@@ -137,8 +141,13 @@ def _install_signals(node: Node) -> None:
         return
 
     def stop(signum: int, _frame: FrameType | None) -> None:
-        node.notifier.stopping("publishing offline status")
-        log.info("received %s; stopping", signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if node.stop_event.is_set():
+            log.info("received %s again; not waiting for acknowledgements", name)
+            node.abort_event.set()
+            return
+        node.notifier.stopping("publishing the open window and offline status")
+        log.info("received %s; closing the open window and stopping", name)
         node.stop_event.set()
 
     signal.signal(signal.SIGINT, stop)
@@ -150,11 +159,22 @@ def _run(node: Node, parts: Parts, options: RunOptions) -> int:
     node.purge()
     node.publisher.start()
     node.run_frames()
-    if node.stop_event.is_set():
-        node.drain(2.0)
-        return 0
+    stopped = node.stop_event.is_set()
+    # A clean stop (SIGINT/SIGTERM) closes the window in progress like the end of a file:
+    # the people it counted were real. It is in the outbox before it is sent, and stays
+    # there, to go out on the next start, if the broker does not acknowledge it in time.
     node.finish_source()
-    drained = node.drain(options.ack_timeout_s if options.once else 10.0)
+    drained = node.drain(options.ack_timeout_s if options.once or stopped else 10.0)
+    if stopped:
+        if not drained:
+            log.warning(
+                "%d closed windows not acknowledged within %.0f s; they stay in %s "
+                "and are sent on the next start",
+                node.outbox.depth(),
+                options.ack_timeout_s,
+                parts.outbox.path,
+            )
+        return 0
     if options.once and not drained:
         print(
             f"kazoe: {node.outbox.depth()} closed windows were not acknowledged within "

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float32]
 ImageArray = npt.NDArray[np.uint8]
+
+
+class FrameFilter(Protocol):
+    """Changes a frame buffer in place before analysis (privacy masks: ``edge.privacy.masks``)."""
+
+    def apply(self, image: ImageArray) -> None: ...
 
 
 def utc(ts: float) -> datetime:

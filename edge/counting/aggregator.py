@@ -4,18 +4,25 @@ crossings per counting line and direction.
 Windows are aligned to multiples of ``window_seconds`` since the epoch, so two
 replays of the same file (real time or full speed) close identical windows. A
 person is counted (with their line crossings) in the window in which their track
-ended. A window closes once the media clock has passed its end by ``grace_s`` (the
-tracker's patience), so a track that ended just before the boundary is still counted in it.
+ended, if it is still open when the tracker reports the track. A window closes as
+soon as the media clock passes its end, so it is sealed into the outbox at once and
+a crash loses at most the window in progress. The tracker reports a track ``max_missed_s`` after
+its last sighting: one that ended that close to the boundary is counted in the
+next window rather than holding the previous one open.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from edge.config import AggregateConfig
+from edge.payload import MAX_COUNT
 from edge.types import FinishedTrack, WindowCounts
+
+log = logging.getLogger("kazoe.aggregator")
 
 GENDERS = ("female", "male", "unknown")
 
@@ -39,6 +46,7 @@ class _Open:
     bands: dict[str, int] = field(default_factory=dict)
     joint: dict[str, dict[str, int]] = field(default_factory=dict)
     lines: dict[str, dict[str, int]] = field(default_factory=dict)
+    saturated: bool = False
 
 
 class Aggregator:
@@ -49,14 +57,12 @@ class Aggregator:
         cfg: AggregateConfig,
         demographics: bool,
         gender_margin: float,
-        grace_s: float,
         lines: tuple[str, ...] = (),
     ):
         self.cfg = cfg
         self.line_names = lines
         self.demographics = demographics
         self.gender_margin = gender_margin
-        self.grace_s = grace_s
         # "unknown": a track with no attribute sample (attributes run every n-th frame), so
         # the bands always add up to the people total (suppression relies on it).
         self.labels = [*cfg.band_labels(), "unknown"]
@@ -99,13 +105,20 @@ class Aggregator:
         if self._next_start is None:
             self._next_start = start
         elif start < self._next_start:
-            # The window already closed (only possible with a grace shorter than the tracker's).
+            # Its window already closed (the track ended within max_missed_s of the boundary).
             start = self._next_start
         win = self._window(start)
+        if win.people >= MAX_COUNT:
+            # The wire schema bounds every count; a node never seals a window it would refuse.
+            if not win.saturated:
+                log.warning("window at %.0f: more than %d people; counting stops", start, MAX_COUNT)
+                win.saturated = True
+            return
         win.people += 1
         for name, (went_in, went_out) in zip(self.line_names, track.crossings, strict=False):
-            win.lines[name]["in"] += went_in
-            win.lines[name]["out"] += went_out
+            row = win.lines[name]
+            row["in"] = min(row["in"] + went_in, MAX_COUNT)
+            row["out"] = min(row["out"] + went_out, MAX_COUNT)
         if not self.demographics:
             return
         g = gender_of(track.mean_p_male, self.gender_margin)
@@ -128,10 +141,10 @@ class Aggregator:
         )
 
     def advance(self, now: float) -> list[WindowCounts]:
-        """Close, in order, every window whose end + grace the clock has passed."""
+        """Close, in order, every window whose end the clock has reached."""
         closed: list[WindowCounts] = []
         w = self.cfg.window_seconds
-        while self._next_start is not None and self._next_start + w + self.grace_s <= now:
+        while self._next_start is not None and self._next_start + w <= now:
             closed.append(self._close(self._next_start))
             self._next_start += w
         return closed

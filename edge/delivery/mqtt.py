@@ -14,25 +14,21 @@ registration of its message id is parked in ``_early`` and claimed right after.
 from __future__ import annotations
 
 import logging
-import math
-import secrets
-import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from edge.config import MqttConfig, NodeSettings, TlsConfig
+from edge.config import MqttConfig, NodeSettings
+from edge.delivery.client import Backoff, ClientOptions, describe_refusal, make_client, paho_log
 from edge.delivery.publisher import topic
 from edge.delivery.tls_diagnosis import alert_in, client_cert_refused, diagnose
-from edge.errors import ConfigError
 from edge.payload import StatusPayload
 
 log = logging.getLogger("kazoe.mqtt")
@@ -42,44 +38,8 @@ StatusFactory = Callable[[LinkState], StatusPayload]
 """Builds the node's current status: ``online`` for the birth message sent on
 every connect (it may return ``degraded``), ``offline`` for the Will."""
 
-# MQTT v5 CONNACK reason codes that mean "your credentials are wrong" (v3 codes
-# 4 and 5 are translated by paho to the same values). Mosquitto answers a bad
-# password, an unknown user and a missing password alike with 135.
-_BAD_CREDENTIALS = 134
-_NOT_AUTHORIZED = 135
-_BAD_CLIENT_ID = 133
 # MQTT v5 DISCONNECT reason 0x04: "publish my Will anyway" (offline status not confirmed).
 _WITH_WILL = ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message")
-
-
-_paho_logger = logging.getLogger("kazoe.mqtt.paho")
-
-
-def _paho_log(client: mqtt.Client, userdata: Any, level: int, message: str) -> None:
-    """paho's own log, at DEBUG except real errors (callback exceptions).
-
-    paho reports "Client is not connected" at ERROR when its loop is stopped
-    between reconnect attempts; our callbacks already log every connection
-    problem once, in words a user can act on.
-    """
-    if level == mqtt.MQTT_LOG_ERR and not message.startswith("Client is not connected"):
-        _paho_logger.warning("%s", message)
-    else:
-        _paho_logger.debug("%s", message)
-
-
-def describe_refusal(
-    reason: ReasonCode, *, user: str, client_id: str, has_password: bool, where: str, hint: str
-) -> str:
-    """One line telling a user why the broker refused a CONNECT and what to check."""
-    code = reason.value
-    if code in (_BAD_CREDENTIALS, _NOT_AUTHORIZED):
-        if has_password:
-            return f"broker refused the password for user {user!r}; check {hint} ({reason})"
-        return f"broker refused user {user!r} without a password; set {hint} ({reason})"
-    if code == _BAD_CLIENT_ID:
-        return f"broker at {where} rejected client id {client_id!r} ({reason})"
-    return f"broker at {where} refused the connection: {reason}"
 
 
 @dataclass(frozen=True)
@@ -128,31 +88,16 @@ class MqttPublisher:
         self._started = False
         self._stopped = False
 
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=node_id,
-            protocol=mqtt.MQTTv5,
+        client = make_client(
+            ClientOptions(
+                client_id=node_id,
+                username=self._username,
+                password=password,
+                tls=config.tls,
+                max_inflight=config.max_inflight,
+                backoff=Backoff(config.reconnect_min_s, config.reconnect_max_s),
+            )
         )
-        client.username_pw_set(self._username, password)
-        if config.tls is not None:
-            tls = config.tls
-            try:
-                client.tls_set(
-                    ca_certs=str(tls.ca_file),
-                    certfile=str(tls.cert_file) if tls.cert_file else None,
-                    keyfile=str(tls.key_file) if tls.key_file else None,
-                )
-            except (OSError, ssl.SSLError) as exc:
-                raise ConfigError(f"mqtt.tls: cannot load certificates: {exc}") from None
-        # paho keeps at most this many QoS 1 messages unacknowledged on the wire
-        # and queues the rest; retained status/notice share the window with counts.
-        client.max_inflight_messages_set(config.max_inflight)
-        client.reconnect_delay_set(
-            min_delay=max(1, math.floor(config.reconnect_min_s)),
-            max_delay=max(1, math.ceil(config.reconnect_max_s)),
-        )
-        # A raising callback must not kill the network thread (no more reconnects).
-        client.suppress_exceptions = True
         client.on_log = self._on_log
         client.on_pre_connect = self._on_pre_connect
         client.on_connect = self._on_connect
@@ -391,9 +336,9 @@ class MqttPublisher:
         if alert is not None:
             # A TLS alert on read: the broker does not accept our certificate. Say so once.
             self._complain_once(f"tls-alert-{alert}", "%s; retrying", client_cert_refused(alert))
-            _paho_logger.debug("%s", message)
+            logging.getLogger("kazoe.mqtt.paho").debug("%s", message)
             return
-        _paho_log(client, userdata, level, message)
+        paho_log(client, userdata, level, message)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         cfg = self._config
@@ -456,152 +401,3 @@ class MqttPublisher:
                     self._early[mid] = reason
                 return
         self._settle(sent, reason)
-
-
-MessageHandler = Callable[[str, bytes], None]
-
-
-class Subscriber:
-    """A read-only MQTT v5 client for tools (``kazoe watch``, ``kazoe-sim record``).
-
-    Subscribes at QoS 1 on every connect and hands each message to
-    ``on_message(topic, payload)`` in paho's network thread. A refused CONNECT
-    sets ``refused`` to a one-line explanation and stops retrying: a tool run by
-    a person should say what is wrong and exit, not loop.
-    """
-
-    def __init__(
-        self,
-        *,
-        host: str,
-        port: int,
-        topics: list[str],
-        on_message: MessageHandler,
-        username: str | None = None,
-        password: str | None = None,
-        client_id: str = "",
-        tls: TlsConfig | None = None,
-        keepalive_s: int = 30,
-        credentials_hint: str = "--password-file",
-        session_expiry_s: int = 0,
-    ) -> None:
-        self.host = host
-        # > 0 with a fixed client_id: the broker keeps the subscription and queues QoS 1
-        # messages while we are away (and, with persistence, across its own restarts).
-        self._session_expiry_s = session_expiry_s
-        self.port = port
-        self.topics = topics
-        self.subscribed = threading.Event()
-        self.refused: str | None = None
-        self.done = threading.Event()  # set when refused: the caller should give up
-        self.connections = 0
-        self._on_message_cb = on_message
-        self._username = username or ""
-        self._has_password = password is not None
-        self._credentials_hint = credentials_hint
-        self._keepalive_s = keepalive_s
-        self._unreachable_logged = False
-        self.client_id = client_id or f"kazoe-tool-{secrets.token_hex(4)}"
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=mqtt.MQTTv5,
-        )
-        if username is not None:
-            client.username_pw_set(username, password)
-        if tls is not None:
-            try:
-                client.tls_set(
-                    ca_certs=str(tls.ca_file),
-                    certfile=str(tls.cert_file) if tls.cert_file else None,
-                    keyfile=str(tls.key_file) if tls.key_file else None,
-                )
-            except (OSError, ssl.SSLError) as exc:
-                raise ConfigError(f"tls: cannot load certificates: {exc}") from None
-        client.reconnect_delay_set(1, 10)
-        client.suppress_exceptions = True
-        client.on_log = _paho_log
-        client.on_connect = self._on_connect
-        client.on_connect_fail = self._on_connect_fail
-        client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
-        self._client = client
-
-    def start(self) -> None:
-        if self._session_expiry_s > 0:
-            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            properties.SessionExpiryInterval = self._session_expiry_s
-            self._client.connect_async(
-                self.host,
-                self.port,
-                keepalive=self._keepalive_s,
-                clean_start=False,
-                properties=properties,
-            )
-        else:
-            self._client.connect_async(self.host, self.port, keepalive=self._keepalive_s)
-        self._client.loop_start()
-
-    def stop(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
-
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        flags: mqtt.ConnectFlags,
-        reason: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        if reason.is_failure:
-            self.refused = describe_refusal(
-                reason,
-                user=self._username,
-                client_id=self.client_id,
-                has_password=self._has_password,
-                where=f"{self.host}:{self.port}",
-                hint=self._credentials_hint,
-            )
-            log.error("%s", self.refused)
-            self.done.set()
-            client.disconnect()
-            return
-        self.connections += 1
-        self._unreachable_logged = False
-        log.info("connected to %s:%d; subscribing to %s", self.host, self.port, self.topics)
-        client.subscribe([(t, SubscribeOptions(qos=1)) for t in self.topics])
-
-    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        if not self._unreachable_logged:
-            self._unreachable_logged = True
-            log.error("cannot reach the broker at %s:%d; retrying", self.host, self.port)
-
-    def _on_subscribe(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        mid: int,
-        reasons: list[ReasonCode],
-        properties: Properties | None,
-    ) -> None:
-        for topic_filter, reason in zip(self.topics, reasons, strict=False):
-            if reason.is_failure:
-                log.error(
-                    "broker refused the subscription to %s: %s; check the broker ACL for user %r",
-                    topic_filter,
-                    reason,
-                    self._username,
-                )
-        self.subscribed.set()
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        try:
-            topic_name = message.topic
-        except UnicodeDecodeError:
-            log.warning("ignored a message whose topic is not UTF-8")
-            return
-        try:
-            self._on_message_cb(topic_name, bytes(message.payload))
-        except Exception:
-            log.exception("error handling a message on %s", topic_name)

@@ -25,7 +25,7 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from edge.config import TlsConfig
-from edge.delivery.mqtt import Subscriber
+from edge.delivery.subscriber import Subscriber
 from edge.errors import ConfigError, KazoeError, PayloadError
 from edge.payload import validate
 

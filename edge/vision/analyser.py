@@ -1,7 +1,8 @@
 """Privacy masks, detector + attributes on one frame, then the frame's pixels are overwritten.
 
 This is the only place a frame's pixels are read. Masked regions are zeroed first, in the
-buffer itself, so no model ever sees them. Whatever happens during
+buffer itself, so no model ever sees them (the masks come from ``edge.privacy.masks``,
+handed in by the runner so that this stage does not import a later one). Whatever happens during
 analysis, the buffer is zeroed before the frame is released, and the time from
 capture to overwrite (the frame's lifetime) is recorded.
 """
@@ -14,9 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.config import PrivacyMask
-from edge.privacy.masks import MaskSet
-from edge.types import AnalysedFrame, Detections, FaceAttributes, Frame
+from edge.types import AnalysedFrame, Detections, FaceAttributes, Frame, FrameFilter
 from edge.vision.attributes import AttributeEstimator
 from edge.vision.detector import Detector
 
@@ -37,9 +36,9 @@ class Analyser:
         estimator: AttributeEstimator | None,
         every_n_frames: int = 1,
         *,
-        masks: tuple[PrivacyMask, ...] = (),
+        masks: FrameFilter | None = None,
     ) -> None:
-        self.masks = MaskSet(masks)
+        self.masks = masks
         self.detector = detector
         self.estimator = estimator
         self.every_n_frames = every_n_frames
@@ -48,7 +47,8 @@ class Analyser:
 
     def analyse(self, frame: Frame) -> AnalysedFrame:
         try:
-            self.masks.apply(frame.image)
+            if self.masks is not None:
+                self.masks.apply(frame.image)
             t0 = time.perf_counter()
             detections: Detections = self.detector.detect(frame.image)
             t1 = time.perf_counter()

@@ -28,18 +28,15 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 from types import FrameType, TracebackType
-from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from edge.delivery.client import ClientOptions
 from edge.errors import BrokerError
+from simulator.brokers.probe import BlockingClient
 
 BROKER_CONFIG_DIR = Path(__file__).resolve().parents[2] / "broker_config"
 NOT_INSTALLED = "mosquitto is not installed: run 'sudo apt-get install mosquitto' and try again"
@@ -295,14 +292,7 @@ class DevBroker:
             return False
 
 
-@dataclass(frozen=True)
-class ProbeMessage:
-    topic: str
-    payload: bytes
-    retain: bool
-
-
-class ProbeClient:
+class ProbeClient(BlockingClient):
     """A blocking MQTT v5 client for checking a broker: every call waits for its answer.
 
     Used by tests and fault simulations; the node itself uses ``edge.delivery.mqtt``.
@@ -318,28 +308,14 @@ class ProbeClient:
         client_id: str = "",
         keepalive_s: int = 5,
     ) -> None:
-        self.host = host
-        self.port = port
-        self._keepalive_s = keepalive_s
-        self._cond = threading.Condition()
-        self.messages: list[ProbeMessage] = []
-        self._connack: ReasonCode | None = None
-        self._acks: dict[int, ReasonCode] = {}
-        self._subacks: dict[int, list[ReasonCode]] = {}
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
+        options = ClientOptions(
             client_id=client_id or f"probe-{secrets.token_hex(4)}",
-            protocol=mqtt.MQTTv5,
-            reconnect_on_failure=False,  # a refusal or a lost connection is the answer
+            username=username,
+            password=password,
+            backoff=None,  # a refusal or a lost connection is the answer
+            suppress_exceptions=False,
         )
-        if username is not None:
-            client.username_pw_set(username, password)
-        client.on_connect = self._on_connect
-        client.on_publish = self._on_publish
-        client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
-        self._client = client
-        self._started = False
+        super().__init__(host, port, options, keepalive_s)
 
     def connect(self, timeout_s: float = 5.0) -> ReasonCode:
         """Connect and wait for the CONNACK; returns its reason code (refusals too)."""
@@ -380,77 +356,6 @@ class ProbeClient:
             if mid is None or not self._cond.wait_for(lambda: mid in self._subacks, timeout_s):
                 raise BrokerError(f"no SUBACK for {topic_filter} within {timeout_s}s")
             return self._subacks.pop(mid)
-
-    def wait_for(
-        self, predicate: Callable[[list[ProbeMessage]], bool], timeout_s: float = 5.0
-    ) -> bool:
-        """Wait until ``predicate(messages)`` holds; False on timeout."""
-        with self._cond:
-            return self._cond.wait_for(lambda: predicate(self.messages), timeout_s)
-
-    def received(self, topic: str) -> list[ProbeMessage]:
-        with self._cond:
-            return [m for m in self.messages if m.topic == topic]
-
-    def close(self) -> None:
-        if self._started:
-            self._client.disconnect()
-            self._client.loop_stop()
-            self._started = False
-
-    def __enter__(self) -> ProbeClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        flags: mqtt.ConnectFlags,
-        reason: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        with self._cond:
-            self._connack = reason
-            self._cond.notify_all()
-
-    def _on_publish(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        mid: int,
-        reason: ReasonCode,
-        properties: Properties,
-    ) -> None:
-        with self._cond:
-            self._acks[mid] = reason
-            self._cond.notify_all()
-
-    def _on_subscribe(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        mid: int,
-        reasons: list[ReasonCode],
-        properties: Properties | None,
-    ) -> None:
-        with self._cond:
-            self._subacks[mid] = reasons
-            self._cond.notify_all()
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        with self._cond:
-            self.messages.append(
-                ProbeMessage(message.topic, bytes(message.payload), message.retain)
-            )
-            self._cond.notify_all()
 
 
 def broker_main(argv: Sequence[str] | None = None) -> int:

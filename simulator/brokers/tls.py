@@ -25,21 +25,16 @@ import shutil
 import ssl
 import subprocess
 import tempfile
-import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-
+from edge.delivery.client import ClientOptions
 from edge.errors import BrokerError
-from simulator.brokers.dev import BROKER_CONFIG_DIR, LOOPBACK, DevBroker, ProbeMessage, free_port
+from simulator.brokers.dev import BROKER_CONFIG_DIR, LOOPBACK, DevBroker, free_port
+from simulator.brokers.probe import BlockingClient
 
 PROD_CONFIG = BROKER_CONFIG_DIR / "prod" / "mosquitto.conf"
 INSTALL_DIR = "/etc/mosquitto/kazoe/"
@@ -356,7 +351,7 @@ class Outcome:
     code: int | None = None  # MQTT reason code, when there was one
 
 
-class TlsProbe:
+class TlsProbe(BlockingClient):
     """A blocking MQTT v5 test client over TLS (or plaintext with ``ca_file=None``).
 
     ``connect()``, ``publish()`` and ``subscribe()`` wait for the broker's answer
@@ -377,35 +372,20 @@ class TlsProbe:
         client_id: str = "",
         keepalive_s: int = 5,
     ) -> None:
-        self.host, self.port = host, port
-        self.messages: list[ProbeMessage] = []
-        self._keepalive_s = keepalive_s
-        self._cond = threading.Condition()
-        self._connack: ReasonCode | None = None
-        self._closed_reason: str | None = None
-        self._acks: dict[int, ReasonCode] = {}
-        self._subacks: dict[int, list[ReasonCode]] = {}
-        self._started = False
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=mqtt.MQTTv5,
-            reconnect_on_failure=False,
-        )
-        if username is not None:
-            client.username_pw_set(username, password)
+        context = None
         if ca_file is not None:
             context = ssl.create_default_context(cafile=str(ca_file))
             if cert_file is not None:
                 context.load_cert_chain(str(cert_file), str(key_file) if key_file else None)
-            client.tls_set_context(context)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
-        client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
-        self.client_id = client_id
-        self._client = client
+        options = ClientOptions(
+            client_id=client_id,
+            username=username,
+            password=password,
+            tls_context=context,
+            backoff=None,
+            suppress_exceptions=False,
+        )
+        super().__init__(host, port, options, keepalive_s)
 
     @classmethod
     def for_cert(
@@ -505,87 +485,3 @@ class TlsProbe:
             raise BrokerError(f"no SUBACK for {topic_filter} within {timeout_s}s")
         reason = reasons[0]
         return Outcome(not reason.is_failure, f"SUBACK {reason}", reason.value)
-
-    def wait_for(
-        self, predicate: Callable[[list[ProbeMessage]], bool], timeout_s: float = 5.0
-    ) -> bool:
-        with self._cond:
-            return self._cond.wait_for(lambda: predicate(self.messages), timeout_s)
-
-    def received(self, topic: str) -> list[ProbeMessage]:
-        with self._cond:
-            return [m for m in self.messages if m.topic == topic]
-
-    def close(self) -> None:
-        if self._started:
-            self._client.disconnect()
-            self._client.loop_stop()
-            self._started = False
-
-    def __enter__(self) -> TlsProbe:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    # -- paho callbacks (network thread) --------------------------------------------------
-
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        flags: mqtt.ConnectFlags,
-        reason: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        with self._cond:
-            self._connack = reason
-            self._cond.notify_all()
-
-    def _on_disconnect(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        flags: mqtt.DisconnectFlags,
-        reason: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        with self._cond:
-            self._closed_reason = str(reason)
-            self._cond.notify_all()
-
-    def _on_publish(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        mid: int,
-        reason: ReasonCode,
-        properties: Properties,
-    ) -> None:
-        with self._cond:
-            self._acks[mid] = reason
-            self._cond.notify_all()
-
-    def _on_subscribe(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        mid: int,
-        reasons: list[ReasonCode],
-        properties: Properties | None,
-    ) -> None:
-        with self._cond:
-            self._subacks[mid] = reasons
-            self._cond.notify_all()
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        with self._cond:
-            self.messages.append(
-                ProbeMessage(message.topic, bytes(message.payload), message.retain)
-            )
-            self._cond.notify_all()

@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from edge.config import MqttConfig
-from edge.delivery.mqtt import Subscriber
+from edge.delivery.subscriber import Subscriber
 from edge.errors import KazoeError
 from simulator.brokers.dev import DevBroker
 from simulator.brokers.passwords import NODE_ID

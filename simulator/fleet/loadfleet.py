@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.delivery.client import ClientOptions, make_client
 from edge.testing import sample_status
 from simulator.brokers.dev import DevBroker
 from simulator.fleet.collector_harness import sample_notice
@@ -50,15 +50,17 @@ class LoadFleet:
         self.unacked = 0
         self._stop = threading.Event()
         for node_id in node_ids:
-            client = mqtt.Client(
-                callback_api_version=CallbackAPIVersion.VERSION2,
-                client_id=node_id,
-                protocol=mqtt.MQTTv5,
+            client = make_client(
+                ClientOptions(
+                    client_id=node_id,
+                    username=node_id,
+                    password=broker.password(node_id),
+                    max_inflight=1000,
+                    suppress_exceptions=False,
+                )
             )
-            client.username_pw_set(node_id, broker.password(node_id))
             will = sample_status(node_id, "offline").to_json()
             client.will_set(f"kazoe/v1/{node_id}/status", will, qos=1, retain=True)
-            client.max_inflight_messages_set(1000)
             client.on_connect = self._on_connect
             client.on_publish = self._on_publish
             client.connect(broker.host, broker.port, keepalive=60)  # sends CONNECT

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Literal, TextIO
 
-from edge.delivery.mqtt import Subscriber
+from edge.delivery.subscriber import Subscriber
 from edge.errors import KazoeError, PayloadError
 from edge.payload import validate
 
@@ -104,7 +104,7 @@ class Recorder:
             return "duplicate" if duplicate else "stored"
 
     def on_message(self, topic: str, payload: bytes) -> None:
-        """``edge.delivery.mqtt.Subscriber`` callback."""
+        """``edge.delivery.subscriber.Subscriber`` callback."""
         self.handle(topic, payload)
 
 
@@ -114,6 +114,8 @@ class Connection:
     port: int
     username: str | None
     password: str | None
+    client_id: str = ""  # "" = a fresh random id per run
+    session_expiry_s: int = 0  # > 0 (with client_id): the broker queues windows while away
 
 
 def record(
@@ -133,7 +135,8 @@ def record(
         on_message=recorder.on_message,
         username=conn.username,
         password=conn.password,
-        client_id="",
+        client_id=conn.client_id,
+        session_expiry_s=conn.session_expiry_s,
     )
     sub.start()
     try:
@@ -167,6 +170,19 @@ def add_record_arguments(parser: argparse.ArgumentParser) -> None:
         "--topic", default=DEFAULT_TOPIC, help=f"topic filter (default {DEFAULT_TOPIC})"
     )
     parser.add_argument(
+        "--client-id",
+        default="",
+        help="fixed MQTT client id (default: a random one per run); needed for --session-expiry",
+    )
+    parser.add_argument(
+        "--session-expiry",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="keep the broker session this long after a disconnect, so windows published "
+        "while the recorder is away are delivered when it comes back (default 0: none)",
+    )
+    parser.add_argument(
         "--keep-duplicates",
         action="store_true",
         help="also store repeated (node_id, seq) windows",
@@ -174,6 +190,16 @@ def add_record_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_record(args: argparse.Namespace) -> int:
+    if args.session_expiry < 0 or args.session_expiry > 0xFFFFFFFF:
+        print("kazoe-sim record: --session-expiry must be 0..4294967295 seconds", file=sys.stderr)
+        return 2
+    if args.session_expiry > 0 and not args.client_id:
+        print(
+            "kazoe-sim record: --session-expiry needs --client-id (the broker keeps a session "
+            "per client id)",
+            file=sys.stderr,
+        )
+        return 2
     password: str | None = None
     if args.password_file is not None:
         try:
@@ -190,7 +216,9 @@ def run_record(args: argparse.Namespace) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    conn = Connection(args.host, args.port, args.username, password)
+    conn = Connection(
+        args.host, args.port, args.username, password, args.client_id, args.session_expiry
+    )
     try:
         if str(args.out) == "-":
             recorder = Recorder(sys.stdout, keep_duplicates=args.keep_duplicates)

@@ -15,6 +15,7 @@ import numpy as np
 
 from edge.config import NodeSettings
 from edge.counting.tracker import TrackBoxes, Tracker
+from edge.privacy.masks import MaskSet
 from edge.types import AnalysedFrame, Detections, FaceAttributes, FinishedTrack, Frame
 from edge.vision.analyser import Analyser
 from edge.vision.detector import Detector
@@ -54,7 +55,7 @@ def video_detections(video: Path, settings: NodeSettings) -> Iterator[AnalysedFr
     analyser = Analyser(
         Detector.from_dir(settings.models.dir, settings.detector),
         None,
-        masks=settings.privacy.masks,
+        masks=MaskSet(settings.privacy.masks),
     )
     k = 0
     try:

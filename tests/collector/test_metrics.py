@@ -58,5 +58,13 @@ def test_scraped_metrics_count_what_happened(fleet_broker: DevBroker, tmp_path: 
     assert samples["kazoe_collector_duplicates_total"] == 1
     assert samples['kazoe_collector_rejects_total{reason="malformed"}'] == 1
     assert samples["kazoe_collector_store_latency_seconds_count"] == 2
+    # Buckets resolve the 2 s goal: "stored within 2 s" is one sample, not a guess.
+    bounds = sorted(
+        float(name.split('le="')[1].rstrip('"}'))
+        for name in samples
+        if name.startswith("kazoe_collector_store_latency_seconds_bucket") and "+Inf" not in name
+    )
+    assert bounds == [0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0]
+    assert samples['kazoe_collector_store_latency_seconds_bucket{le="+Inf"}'] == 2
     assert samples["kazoe_collector_mqtt_connected"] == 1
     assert not any("node-06" in name for name in samples)  # no node ids in labels

@@ -6,6 +6,7 @@ about what ends up in the database and what gets acknowledged.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -15,12 +16,14 @@ from typing import Any
 
 import pytest
 
+from collector import store
 from collector.config import CollectorSettings
 from collector.db import Database
 from collector.errors import StoreUnavailable
 from collector.metrics import Metrics
 from collector.migrations import available, migrate
 from collector.queries import count_windows, nodes, site_hours
+from collector.records import parse
 from collector.rollup import roll_up
 from collector.store import hour_of, purge
 from collector.subscription import Inbound
@@ -212,19 +215,31 @@ def test_an_unreachable_database_keeps_messages_unacknowledged(tmp_path: Path) -
     assert acked == []
 
 
-def test_a_value_the_database_cannot_hold_drops_only_that_window(pg_url: str) -> None:
-    h = Harness(pg_url)
+def test_stored_ms_is_stamped_at_commit_not_at_the_start_of_the_batch(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A clock that moves one second per reading: a stamp taken before the rows were
+    # written would be the first reading, the commit stamp is the last one.
+    ticks = itertools.count(1_800_000_000)
+    readings: list[float] = []
+
+    def clock() -> float:
+        readings.append(float(next(ticks)))
+        return readings[-1]
+
+    records = [
+        parse(item.topic, item.payload, received_ms=item.received_ms, max_bytes=16384)
+        for item in (harness.counts("node-a", 1), harness.counts("node-a", 2))
+    ]
+    monkeypatch.setattr(time, "time", clock)
+    conn = harness.db.connect()
     try:
-        # Valid by the schema (no upper bound) but beyond PostgreSQL's INTEGER column.
-        first = h.counts("node-a", 1)
-        huge = h.counts(
-            "node-a", 2, people=3_000_000_000, gender=None, age_bands=None, suppressed=[]
-        )
-        h.writer.process([first, huge, h.counts("node-a", 3)])
-        with h.db.reader() as conn:
-            seqs = [int(r[0]) for r in conn.query("SELECT seq FROM windows ORDER BY seq")]
-        assert seqs == [1, 3]
-        assert h.metric("kazoe_collector_rejects_total", reason="store") == 1
-        assert h.acked == [1, 2, 3]
+        result = store.write_batch(conn, records, lambda _node: None)
     finally:
-        h.close()
+        conn.close()
+    monkeypatch.undo()
+    assert len(readings) == 2
+    assert result.stored_ms == int(readings[-1] * 1000)
+    with harness.db.reader() as conn:
+        stamps = {int(r[0]) for r in conn.query("SELECT stored_ms FROM windows")}
+    assert stamps == {result.stored_ms}

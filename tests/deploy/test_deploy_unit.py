@@ -100,7 +100,12 @@ def test_unit_is_a_notify_service_with_a_watchdog_that_always_restarts(
     assert unit["Type"] == ["notify"]
     assert int(unit["WatchdogSec"][0]) > 0
     assert unit["Restart"] == ["always"]
-    assert unit["ExecStart"] == [f"{INSTALLED_KAZOE} run --config /etc/kazoe/kazoe.toml"]
+    assert unit["ExecStart"] == [
+        f"{INSTALLED_KAZOE} run --config /etc/kazoe/kazoe.toml --ack-timeout 20"
+    ]
+    # A clean stop waits up to --ack-timeout for the last window, then sends "offline"
+    # (5 s at most): systemd must not SIGKILL it before that.
+    assert int(unit["TimeoutStopSec"][0]) >= 20 + 5
     # A config error cannot be fixed by restarting.
     assert unit["RestartPreventExitStatus"] == ["2"]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.delivery.mqtt import Subscriber
+from edge.delivery.subscriber import Subscriber
 from simulator.brokers.dev import DevBroker, free_port
 from simulator.scoring.record import Recorder
 from tests.e2e.conftest import Scene, make_scene, node_toml

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from edge.delivery.mqtt import Subscriber
+from edge.delivery.subscriber import Subscriber
 from edge.testing import wait_until
 from simulator.brokers.dev import DevBroker
 from simulator.scenes.scene import scene_main

@@ -76,6 +76,19 @@ ERRORS = [
     ("node-id-space", render(node='id = "cam 01"'), "node.id", "pattern"),
     ("node-id-leading-dash", render(node='id = "-cam"'), "node.id", "pattern"),
     ("node-id-too-long", render(node=f'id = "{"a" * 64}"'), "node.id", "pattern"),
+    # Published in the notice: the wire schema (and PostgreSQL) refuse NUL and controls.
+    (
+        "site-control-character",
+        render(node='id = "cam-01"\nsite = "east\\tgate"'),
+        "node.site",
+        "control characters",
+    ),
+    (
+        "controller-nul",
+        render(policy='purposes = ["footfall"]\ncontroller = "City\\u0000office"'),
+        "policy.controller",
+        "NUL",
+    ),
     (
         "bands-descending",
         render(aggregate="age_bands = [20, 13]"),

@@ -14,6 +14,7 @@ from edge.config import NodeSettings
 from edge.delivery.outbox import Outbox
 from edge.node import Node
 from edge.payload import ModelIds, validate
+from edge.privacy.masks import MaskSet
 from edge.testing import RecordingPublisher
 from edge.types import Detections, Frame, ImageArray
 from edge.vision.analyser import Analyser
@@ -78,7 +79,7 @@ def test_a_crossing_reaches_the_outbox_as_schema_2(tmp_path: Path) -> None:
     node = Node(
         settings,
         source=ListSource(20),
-        analyser=Analyser(detector, None, masks=settings.privacy.masks),  # type: ignore[arg-type]
+        analyser=Analyser(detector, None, masks=MaskSet(settings.privacy.masks)),  # type: ignore[arg-type]
         outbox=outbox,
         publisher=RecordingPublisher(),
         models=ModelIds(detector="d@1"),

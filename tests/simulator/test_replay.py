@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from edge.config import load_config
-from edge.delivery.mqtt import Subscriber
+from edge.delivery.subscriber import Subscriber
 from edge.testing import wait_until
 from simulator.brokers.dev import DevBroker
 from simulator.replay import replay_main

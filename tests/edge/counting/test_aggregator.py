@@ -6,15 +6,15 @@ import pytest
 
 from edge.config import AggregateConfig
 from edge.counting.aggregator import Aggregator, gender_of
+from edge.payload import MAX_COUNT
 from edge.types import FinishedTrack, WindowCounts
 
 T0 = 1_767_258_000.0  # 2026-01-01T09:00:00Z, a multiple of 60 and 300
-GRACE = 1.0
 
 
 def make(window_seconds: int = 60, demographics: bool = True) -> Aggregator:
     cfg = AggregateConfig(window_seconds=window_seconds)
-    return Aggregator(cfg, demographics=demographics, gender_margin=0.1, grace_s=GRACE)
+    return Aggregator(cfg, demographics=demographics, gender_margin=0.1)
 
 
 def person(ended_at: float, age: float | None = 35.0, p_male: float | None = 0.9) -> FinishedTrack:
@@ -50,21 +50,37 @@ def test_track_counts_in_the_window_of_its_end() -> None:
     agg.observe_time(T0 + 5)
     agg.add(person(ended_at=T0 + 59.5))  # started in this window, ended in it
     agg.add(person(ended_at=T0 + 60.2))  # started in this window, ended in the next
-    closed = agg.advance(T0 + 120 + GRACE)
+    closed = agg.advance(T0 + 120)
     assert spans(closed) == [(0, 60, 1), (60, 120, 1)]
 
 
-def test_window_closes_only_after_its_end_plus_grace() -> None:
+def test_window_closes_as_soon_as_the_clock_reaches_its_end() -> None:
     agg = make()
     agg.observe_time(T0 + 1)
     agg.add(person(T0 + 10))
-    assert agg.advance(T0 + 60) == []
-    assert agg.advance(T0 + 60 + GRACE - 0.01) == []
-    # A track that ended just before the boundary, reported within the grace, still counts.
+    assert agg.advance(T0 + 59.99) == []
+    # Sealed at the boundary, not max_missed_s later: a crash now loses only the new window.
+    assert spans(agg.advance(T0 + 60)) == [(0, 60, 1)]
+    assert agg.advance(T0 + 60.5) == [], "a window closes once"
+
+
+def test_track_reported_after_the_boundary_counts_in_the_next_window() -> None:
+    agg = make()
+    agg.observe_time(T0 + 1)
+    assert spans(agg.advance(T0 + 60)) == [(0, 60, 0)]
+    # Last seen at 59.9 s, reported by the tracker max_missed_s later: counted, in 60-120.
     agg.add(person(T0 + 59.9))
-    closed = agg.advance(T0 + 60 + GRACE)
-    assert spans(closed) == [(0, 60, 2)]
-    assert agg.advance(T0 + 60 + GRACE) == [], "a window closes once"
+    agg.observe_time(T0 + 61)
+    assert spans(agg.advance(T0 + 120)) == [(60, 120, 1)]
+
+
+def test_counts_stop_at_the_bound_the_wire_schema_sets() -> None:
+    agg = make(window_seconds=3600, demographics=False)
+    agg.observe_time(T0)
+    for _ in range(MAX_COUNT + 3):
+        agg.add(person(T0 + 5))
+    (window,) = agg.flush()
+    assert window.people == MAX_COUNT
 
 
 def test_gap_in_time_emits_empty_windows() -> None:

@@ -44,7 +44,7 @@ def person(ended_at: float, crossings: tuple[tuple[int, int], ...]) -> FinishedT
 
 def test_crossings_are_summed_per_line_and_direction_in_the_track_end_window() -> None:
     agg = Aggregator(
-        AggregateConfig(), demographics=False, gender_margin=0.1, grace_s=3, lines=("gate", "kerb")
+        AggregateConfig(), demographics=False, gender_margin=0.1, lines=("gate", "kerb")
     )
     for crossings in [((1, 0), (0, 0))] * 4 + [((0, 1), (1, 0)), ((0, 0), (0, 0))]:
         agg.add(person(T0 + 10, crossings))
@@ -56,7 +56,7 @@ def test_crossings_are_summed_per_line_and_direction_in_the_track_end_window() -
 
 
 def test_no_lines_configured_means_no_lines_table() -> None:
-    agg = Aggregator(AggregateConfig(), demographics=False, gender_margin=0.1, grace_s=3)
+    agg = Aggregator(AggregateConfig(), demographics=False, gender_margin=0.1)
     agg.add(person(T0 + 10, ()))
     (window, *_) = agg.advance(T0 + 200)
     assert window.lines is None
@@ -115,7 +115,7 @@ def test_lines_and_schema_version_go_together(
 
 
 def test_a_person_outside_every_zone_is_not_counted() -> None:
-    agg = Aggregator(AggregateConfig(), demographics=True, gender_margin=0.1, grace_s=3)
+    agg = Aggregator(AggregateConfig(), demographics=True, gender_margin=0.1)
     agg.add(FinishedTrack(T0, T0 + 10, 10, 30.0, 0.9, (), in_zone=True))
     agg.add(FinishedTrack(T0, T0 + 10, 10, 30.0, 0.9, (), in_zone=False))
     (window, *_) = agg.advance(T0 + 200)

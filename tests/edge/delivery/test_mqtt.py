@@ -19,7 +19,8 @@ from edge.config import MqttConfig
 from edge.delivery.mqtt import LinkState, MqttPublisher
 from edge.payload import StatusPayload
 from edge.testing import sample_counts, sample_status, wait_until
-from simulator.brokers.dev import DevBroker, ProbeClient, ProbeMessage, free_port
+from simulator.brokers.dev import DevBroker, ProbeClient, free_port
+from simulator.brokers.probe import ProbeMessage
 
 ProbeFactory = Callable[..., ProbeClient]
 ConfigFactory = Callable[..., MqttConfig]

@@ -50,7 +50,7 @@ DOOR = mask("door of No. 3", (0.25, 0.25), (0.5, 0.25), (0.5, 0.75), (0.25, 0.75
 
 def test_masked_pixels_are_zero_before_the_detector_runs() -> None:
     recorder = RecordingDetector()
-    analyser = Analyser(recorder, None, masks=(DOOR,))  # type: ignore[arg-type]
+    analyser = Analyser(recorder, None, masks=MaskSet((DOOR,)))  # type: ignore[arg-type]
     image = np.full((100, 200, 3), 200, dtype=np.uint8)
     analyser.analyse(Frame(0, 0.0, image))
     (seen,) = recorder.seen
@@ -94,10 +94,14 @@ def test_a_face_inside_a_mask_is_never_detected() -> None:
         ((X - 20) / 1280, (Y + SIDE + 20) / 720),
     )
     elsewhere = mask("shop", (0.0, 0.0), (0.2, 0.0), (0.2, 0.2), (0.0, 0.2))
-    assert len(Analyser(detector, None, masks=(elsewhere,)).analyse(frame()).detections) == 1
+    assert (
+        len(Analyser(detector, None, masks=MaskSet((elsewhere,))).analyse(frame()).detections) == 1
+    )
     for scales in ((2.0,), (1.0, 2.0, 4.0)):
         cfg = DetectorConfig(scales=scales)
-        found = Analyser(Detector.from_dir(MODELS, cfg), None, masks=(around,)).analyse(frame())
+        found = Analyser(Detector.from_dir(MODELS, cfg), None, masks=MaskSet((around,))).analyse(
+            frame()
+        )
         assert len(found.detections) == 0, f"a masked face was detected at scales {scales}"
 
 

@@ -10,7 +10,7 @@ from edge.config import NodeSettings
 from edge.delivery.outbox import Outbox
 from edge.node import Node
 from edge.payload import ModelIds
-from edge.privacy.audit import AUDIT_NAME, AuditLog
+from edge.privacy.audit import AUDIT_NAME, AuditLog, verify
 from edge.testing import FakeClock, RecordingPublisher
 
 DAY = 86400.0
@@ -79,3 +79,20 @@ def test_a_later_cycle_purges_what_has_aged_since(tmp_path: Path) -> None:
     assert node.outbox.depth() == 0
     events = [json.loads(line)["rows"] for line in (tmp_path / AUDIT_NAME).read_text().splitlines()]
     assert events == [0, 1]
+
+
+def test_purge_also_rotates_the_audit_log_to_the_same_retention(tmp_path: Path) -> None:
+    clock = FakeClock()
+    node = make_node(tmp_path, clock, retention_days=7)
+    node.audit = AuditLog(tmp_path, clock=clock.now)
+    for seq in range(1, 11):  # ten days of windows, audited as they close
+        node.audit.append("window", seq=seq, suppressed_cells=0)
+        clock.advance(DAY)
+    node.purge()
+    entries = [json.loads(line) for line in (tmp_path / AUDIT_NAME).read_text().splitlines()]
+    # Entries 1-3 were written more than 7 days ago; the purge and the checkpoint are new.
+    assert [e["entry"] for e in entries] == list(range(4, 13))
+    assert [e["event"] for e in entries[-2:]] == ["purge", "rotate"]
+    assert entries[-1]["retention_days"] == 7
+    verdict = verify(tmp_path)
+    assert verdict.ok, verdict.message
