@@ -10,7 +10,7 @@ help:
 	@echo "make run    - set up, build models, start a local broker, replay the demo scene, watch counts"
 	@echo "make test   - set up, then run the whole test suite"
 	@echo "make check  - format check, lint, strict types"
-	@echo "make bench  - print throughput/latency/recall figures for a generated scene"
+	@echo "make bench  - print throughput/latency/recall figures for a generated scene, and compare the detectors"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Kazoe needs Python >= 3.11")'

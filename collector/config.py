@@ -58,9 +58,12 @@ class MqttSection(_Section):
         description="stable and unique per collector: the broker keeps its session under it",
     )
     share_group: str = Field(
-        "kazoe-collectors",
-        pattern=r"^[A-Za-z0-9_-]{1,64}$",
-        description="collectors in one group share the counts stream",
+        "",
+        pattern=r"^[A-Za-z0-9_-]{0,64}$",
+        description="empty (default): this collector reads every window on a plain subscription, "
+        "which the broker keeps across its own restarts; a name: collectors in that group share "
+        "the counts stream (Mosquitto 2.0 does not queue for a restored shared subscription, so "
+        "windows sent between a broker restart and the group's re-subscription are missed)",
     )
     session_expiry_s: int = Field(
         3600, ge=0, le=7 * 86400, description="how long the broker queues windows for us offline"

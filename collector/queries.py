@@ -104,6 +104,41 @@ def node_totals(conn: Connection, since_hour: int) -> dict[str, dict[str, CellSu
     return {str(k[0]): v for k, v in _sums(rows, 1).items()}
 
 
+def bucket_sums(
+    conn: Connection,
+    start_s: int,
+    end_s: int,
+    bucket_s: int,
+    *,
+    group: str,
+    site: str | None = None,
+    node_id: str | None = None,
+) -> tuple[dict[tuple[str, int], dict[str, CellSum]], dict[str, str]]:
+    """Cell sums per (site or node, bucket index) over hours in [start_s, end_s), and the
+    groups that exist (key -> site), so a group without data in the range still shows."""
+    key = SITE if group == "site" else "n.node_id"
+    where, params = "", []
+    if site is not None:
+        where += f" AND {SITE} = ?"
+        params.append(site)
+    if node_id is not None:
+        where += " AND n.node_id = ?"
+        params.append(node_id)
+    rows = conn.query(
+        f"SELECT {key}, (h.hour_s - ?) / ?, h.cell, SUM(h.n), SUM(h.nulls), SUM(h.total)"  # noqa: S608 - constant SQL; values are bound
+        " FROM hourly h JOIN nodes n ON n.node_id = h.node_id"
+        f" WHERE h.hour_s >= ? AND h.hour_s < ?{where} GROUP BY 1, 2, 3",
+        (start_s, bucket_s, start_s, end_s, *params),
+    )
+    sums = {(str(k[0]), int(k[1])): v for k, v in _sums(rows, 2).items()}
+    groups = conn.query(
+        f"SELECT DISTINCT {key}, {SITE} FROM nodes n WHERE 1 = 1{where}",  # noqa: S608 - constant SQL; values are bound
+        tuple(params),
+    )
+    sites = {str(r[0]): str(r[1]) for r in groups}
+    return sums, sites
+
+
 @dataclass(frozen=True)
 class StoredWindow:
     body: dict[str, Any]

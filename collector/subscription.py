@@ -53,8 +53,10 @@ QOS = (1, 0, 0)
 
 
 def topics(share_group: str) -> list[str]:
+    """Counts on a plain subscription, or shared by a group of collectors when one is named."""
+    counts = "kazoe/v1/+/counts"
     return [
-        f"$share/{share_group}/kazoe/v1/+/counts",
+        f"$share/{share_group}/{counts}" if share_group else counts,
         "kazoe/v1/+/status",
         "kazoe/v1/+/notice",
     ]

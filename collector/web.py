@@ -2,7 +2,9 @@
 
 ``/`` the page, ``/api/snapshot`` the fleet as JSON, ``/api/events`` the same
 as server-sent events whenever any collector stores something,
-``/api/sites/<site>/hours`` hourly roll-ups, ``/api/nodes/<id>/notice`` a
+``/api/sites/<site>/hours`` hourly roll-ups, ``/api/history`` roll-ups over a
+range (24 h, 7 days, 30 days, a UTC day), ``/api/export`` the same as CSV or
+JSON rows, ``/api/nodes/<id>/notice`` a
 node's retained privacy notice, ``/ngsi-ld/v1/entities`` windows as NGSI-LD
 ``CrowdFlowObserved`` entities, ``/healthz``. Only GET (and HEAD) exist.
 """
@@ -33,6 +35,7 @@ from collector.queries import site_hours, windows
 from collector.rollup import roll_up
 from collector.snapshot import HISTORY_HOURS, SnapshotCache, iso
 from collector.store import hour_of
+from collector.web_history import history_routes
 
 STATIC = Path(__file__).resolve().parent / "static"
 _KEEPALIVE_S = 15.0
@@ -155,6 +158,7 @@ def create_app(
         Route("/api/events", events),
         Route("/api/nodes/{node_id}/notice", notice),
         Route("/api/sites/{site}/hours", hours),
+        *history_routes(db, snapshots, k=k),
         Route("/ngsi-ld/v1/entities", entities),
         Route("/healthz", healthz),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -69,16 +69,20 @@ class SourceConfig(_Section):
 
 
 class DetectorConfig(_Section):
-    model: Literal["full_range", "short_range"] = "full_range"
+    model: Literal["yunet", "full_range", "short_range"] = Field(
+        "yunet",
+        description="yunet (default, whole frame at native size) or BlazeFace full/short range",
+    )
     mode: Literal["pyramid", "tiles"] = Field(
         "pyramid",
         description="pyramid: the whole frame at each scale; tiles: overlapping native-size tiles",
     )
-    scales: tuple[float, ...] = Field(
-        (2.0,),
+    scales: tuple[float, ...] | None = Field(
+        None,
         min_length=1,
         max_length=4,
-        description="pyramid mode: frame pixels per model pixel, one pass each",
+        description="frame pixels per model pixel, one pass each (yunet and BlazeFace pyramid); "
+        "default 1.0 for yunet, 2.0 for BlazeFace",
     )
     score_threshold: float = Field(0.6, gt=0, lt=1, description="minimum face score")
     nms_iou: float = Field(0.3, gt=0, lt=1)
@@ -91,10 +95,73 @@ class DetectorConfig(_Section):
 
     @field_validator("scales")
     @classmethod
-    def _scales(cls, scales: tuple[float, ...]) -> tuple[float, ...]:
-        if any(not 0.5 <= s <= 16 for s in scales):
+    def _scales(cls, scales: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if scales is not None and any(not 0.5 <= s <= 16 for s in scales):
             raise ValueError("each scale must be between 0.5 and 16")
         return scales
+
+    @model_validator(mode="after")
+    def _tiles_are_blazeface(self) -> DetectorConfig:
+        if self.model == "yunet" and self.mode == "tiles":
+            raise ValueError(
+                'mode "tiles" is for BlazeFace; yunet runs on the whole frame (set scales, '
+                'or model = "full_range")'
+            )
+        return self
+
+    @property
+    def effective_scales(self) -> tuple[float, ...]:
+        """The configured scales, or the model's default (YuNet 1.0, BlazeFace 2.0)."""
+        if self.scales is not None:
+            return self.scales
+        return (1.0,) if self.model == "yunet" else (2.0,)
+
+
+class QualityConfig(_Section):
+    """Which detected faces may feed age/gender, from what the detector already gives."""
+
+    min_score: float = Field(
+        0.75, ge=0, le=1, description="a face scoring below this feeds no age/gender"
+    )
+    min_face_px: float = Field(
+        32, ge=0, le=4096, description="a face box narrower than this feeds no age/gender"
+    )
+    eye_ratio: tuple[float, float] = Field(
+        (0.3, 0.65),
+        description="eye distance / box width of a frontal face (profiles and backs of heads "
+        "fall below)",
+    )
+    nose_span: tuple[float, float] = Field(
+        (0.15, 0.85),
+        description="where the nose sits between the eyes (0 = right eye, 1 = left eye) for a "
+        "frontal face",
+    )
+    drop_below: float = Field(
+        0.85,
+        ge=0,
+        le=1,
+        description="a detection scoring below this whose landmarks are not face-like (see "
+        "face_eye_ratio, face_nose_span) is no face at all (backs of heads, signs) and is "
+        "dropped; 0 keeps every detection",
+    )
+    face_eye_ratio: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="face-like: eye distance / box width at least this, or the nose within "
+        "face_nose_span",
+    )
+    face_nose_span: tuple[float, float] = Field(
+        (-0.2, 1.2), description="face-like: the nose within this span along the eye axis"
+    )
+
+    @field_validator("eye_ratio", "nose_span", "face_nose_span")
+    @classmethod
+    def _ordered(cls, pair: tuple[float, float]) -> tuple[float, float]:
+        low, high = pair
+        if not -1 <= low < high <= 2:
+            raise ValueError("needs [low, high] with -1 <= low < high <= 2")
+        return pair
 
 
 class AttributesConfig(_Section):
@@ -352,6 +419,21 @@ class MqttConfig(_Section):
             ) from None
 
 
+class HomeAssistantConfig(_Section):
+    """MQTT discovery for Home Assistant: sensors that read the node's own counts topic."""
+
+    enabled: bool = Field(False, description="announce retained discovery configs on connect")
+    discovery_prefix: str = Field(
+        "homeassistant",
+        pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
+        max_length=100,
+        description="Home Assistant's discovery prefix (its MQTT integration setting)",
+    )
+    device_name: str | None = Field(
+        None, min_length=1, max_length=100, description="default: 'Kazoe <node id>'"
+    )
+
+
 class MetricsConfig(_Section):
     host: str = Field("127.0.0.1", min_length=1, description="bind address (loopback by default)")
     port: int = Field(9108, ge=0, le=65535, description="Prometheus endpoint port; 0 turns it off")
@@ -370,12 +452,14 @@ class NodeSettings(_Section):
     aggregate: AggregateConfig = AggregateConfig()
     policy: PolicyConfig
     detector: DetectorConfig = DetectorConfig()
+    quality: QualityConfig = QualityConfig()
     attributes: AttributesConfig = AttributesConfig()
     tracker: TrackerConfig = TrackerConfig()
     counting: CountingConfig = CountingConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     models: ModelsConfig = ModelsConfig()
     metrics: MetricsConfig = MetricsConfig()
+    home_assistant: HomeAssistantConfig = HomeAssistantConfig()
 
     def policy_hash(self) -> str:
         """sha256 over the policy and the aggregation it governs (published everywhere)."""

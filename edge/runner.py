@@ -28,7 +28,7 @@ from edge.privacy.notice import build_notice
 from edge.privacy.policy import check_purpose_coverage
 from edge.vision.analyser import Analyser, percentile
 from edge.vision.attributes import AttributeEstimator
-from edge.vision.detector import Detector
+from edge.vision.face_detector import open_detector
 from edge.vision.models_info import model_ids
 
 log = logging.getLogger("kazoe.run")
@@ -109,11 +109,11 @@ def assemble(settings: NodeSettings, options: RunOptions) -> Parts:
     check_purpose_coverage(settings)
     _check_options(settings, options)
     models = model_ids(settings.models.dir, settings.detector.model, settings.policy.demographics)
-    detector = Detector.from_dir(settings.models.dir, settings.detector)
+    detector = open_detector(settings.models.dir, settings.detector)
     # Minimum acquisition: without the demographics purpose the attribute models never load.
     estimator = (
         AttributeEstimator.from_dir(
-            settings.models.dir, settings.attributes, settings.detector.threads
+            settings.models.dir, settings.attributes, settings.detector.threads, detector.template
         )
         if settings.policy.demographics
         else None
@@ -131,6 +131,7 @@ def assemble(settings: NodeSettings, options: RunOptions) -> Parts:
         detector,
         estimator,
         settings.attributes.every_n_frames,
+        settings.quality,
         masks=MaskSet(settings.privacy.masks) if settings.privacy.masks else None,
     )
     return Parts(settings, models, analyser, source, outbox, audit, notice)

@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float32]
 ImageArray = npt.NDArray[np.uint8]
+BoolArray = npt.NDArray[np.bool_]
 
 
 class FrameFilter(Protocol):
@@ -55,16 +56,24 @@ def _empty(*shape: int) -> FloatArray:
 class Detections:
     """Faces found in one frame, as parallel arrays (pixels of the frame).
 
-    boxes: (N, 4) x1, y1, x2, y2; scores: (N,); keypoints: (N, 6, 2) in the
-    BlazeFace order right eye, left eye, nose tip, mouth, right ear, left ear.
+    boxes: (N, 4) x1, y1, x2, y2; scores: (N,); keypoints: (N, 6, 2): right eye, left eye,
+    nose tip, mouth, then two detector-specific points (BlazeFace: right and left ear;
+    YuNet: right and left mouth corner). "Right" is the subject's right (image left).
+    good: (N,) whether the face may feed age/gender (see ``edge.vision.quality``); a poor
+    face is still a person. Absent means every face is good.
     """
 
     boxes: FloatArray = field(default_factory=lambda: _empty(0, 4))
     scores: FloatArray = field(default_factory=lambda: _empty(0))
     keypoints: FloatArray = field(default_factory=lambda: _empty(0, 6, 2))
+    good: BoolArray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.boxes)
+        if self.good is None:
+            object.__setattr__(self, "good", np.ones(n, dtype=bool))
+        elif self.good.shape != (n,) or self.good.dtype != np.bool_:
+            raise ValueError(f"good must be ({n},) bool, got {self.good.shape} {self.good.dtype}")
         if self.boxes.shape != (n, 4):
             raise ValueError(f"boxes must be (N, 4), got {self.boxes.shape}")
         if self.scores.shape != (n,):
@@ -75,8 +84,15 @@ class Detections:
     def __len__(self) -> int:
         return len(self.boxes)
 
+    @property
+    def good_mask(self) -> BoolArray:
+        """``good`` as an array (it is filled in ``__post_init__`` when absent)."""
+        return self.good if self.good is not None else np.ones(len(self.boxes), dtype=bool)
+
     def select(self, index: npt.NDArray[np.intp] | npt.NDArray[np.bool_]) -> Detections:
-        return Detections(self.boxes[index], self.scores[index], self.keypoints[index])
+        return Detections(
+            self.boxes[index], self.scores[index], self.keypoints[index], self.good_mask[index]
+        )
 
 
 @dataclass(frozen=True, slots=True)

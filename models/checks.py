@@ -81,7 +81,7 @@ def blazeface_parity(entry: Entry, tflite_path: Path, onnx_path: Path) -> dict[s
     try:
         with silenced():
             reference = _run_tflite(tflite_path, image)
-            candidate = _run_onnx(onnx_path, np.ascontiguousarray(image.transpose(0, 3, 1, 2)))
+            candidate = run_onnx(onnx_path, np.ascontiguousarray(image.transpose(0, 3, 1, 2)))
     except ModelBuildError:
         raise
     except ImportError as exc:
@@ -101,7 +101,7 @@ def softmax_check(entry: Entry, onnx_path: Path, batch: int = 2) -> float:
     images = rng.uniform(-0.5, 0.5, (batch, channels, height, width)).astype(np.float32)
     try:
         with silenced():
-            outputs = _run_onnx(onnx_path, images)
+            outputs = run_onnx(onnx_path, images)
     except ModelBuildError:
         raise
     except Exception as exc:  # noqa: BLE001 - third-party runtime: any failure is one line
@@ -143,7 +143,8 @@ def _run_tflite(path: Path, image: Array) -> dict[str, Array]:
     }
 
 
-def _run_onnx(path: Path, tensor: Array) -> dict[str, Array]:
+def run_onnx(path: Path, tensor: Array) -> dict[str, Array]:
+    """Every output of a one-input ONNX model on CPU, by name."""
     # Imported here (the no-op build stays light) and as Any: onnxruntime ships no types.
     ort: Any = importlib.import_module("onnxruntime")
     options = ort.SessionOptions()

@@ -103,3 +103,24 @@ def _canonicalise(model: Any) -> None:
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+
+
+def yunet_to_onnx(label: str, library: bytes, dst: Path) -> int:
+    """Rebuild YuNet from the weights in libfacedetection.so; return the parameter count."""
+    from models.yunet_elf import read_weights
+    from models.yunet_graph import PARAMETERS, build_graph, check_layers
+
+    weights = check_layers(label, read_weights(label, library))
+    try:
+        import onnx
+
+        model = build_graph(weights)
+        onnx.checker.check_model(model, full_check=True)
+        dst.write_bytes(model.SerializeToString(deterministic=True))
+    except ImportError as exc:
+        raise ModelBuildError(
+            f"cannot import onnx ({exc}); install the build extras: pip install -e '.[models]'"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - third-party builder: any failure is one line
+        raise ModelBuildError(f"building the YuNet graph failed: {_reason(exc)}") from None
+    return PARAMETERS

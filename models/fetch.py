@@ -68,6 +68,20 @@ def ensure_wheel(
     return path
 
 
+def target_flags(filename: str) -> list[str]:
+    """pip flags that fetch a platform wheel for its own tags whatever the host (ARM too).
+
+    ``yuface-2023.5.1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl`` gives
+    ``--platform manylinux2014_x86_64 --python-version 3.11``; a pure wheel gives nothing.
+    """
+    parts = filename.removesuffix(".whl").split("-")
+    python, platforms = parts[-3], parts[-1].split(".")
+    if platforms == ["any"] or not python.startswith("cp") or not python[2:].isdigit():
+        return []
+    legacy = [tag for tag in platforms if tag.startswith("manylinux20")] or platforms[-1:]
+    return ["--platform", legacy[0], "--python-version", f"{python[2]}.{python[3:]}"]
+
+
 def _pip_download(wheel: Wheel, cache: Path, pip: Sequence[str]) -> None:
     # --only-binary: an sdist would run its setup code just to be downloaded.
     argv = [
@@ -76,6 +90,7 @@ def _pip_download(wheel: Wheel, cache: Path, pip: Sequence[str]) -> None:
         "--no-deps",
         "--only-binary=:all:",
         "--disable-pip-version-check",
+        *target_flags(wheel.filename),
         "--dest",
         str(cache),
         wheel.requirement,

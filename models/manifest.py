@@ -14,7 +14,8 @@ from models.errors import ModelBuildError
 MANIFEST_PATH = Path(__file__).resolve().parent / "manifest.toml"
 SCHEMA = 1
 
-Convert = Literal["tflite2onnx", "copy"]
+Convert = Literal["tflite2onnx", "yunet", "copy"]
+CONVERTS: tuple[Convert, ...] = ("tflite2onnx", "yunet", "copy")
 Check = Literal["parity", "softmax", "none"]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -135,15 +136,18 @@ def _entry(path: Path, where: str, table: dict[str, object], *, model: bool) -> 
     for key in ("name", "output", "wheel"):
         if not _NAME.fullmatch(text[key]):
             raise ModelBuildError(f"{path}: {where} '{key}' must be a plain file name")
-    convert = text["convert"]
-    if convert not in ("tflite2onnx", "copy"):
-        raise ModelBuildError(f'{path}: {where} \'convert\' must be "tflite2onnx" or "copy"')
+    converts = [c for c in CONVERTS if c == text["convert"]]
+    if not converts:
+        raise ModelBuildError(
+            f'{path}: {where} \'convert\' must be "tflite2onnx", "yunet" or "copy"'
+        )
+    convert = converts[0]
     check: Check = "none"
     input_shape: tuple[int, ...] = ()
     output_shapes: tuple[tuple[int, ...], ...] = ()
     if model:
         check_text = _string(path, where, "check", table["check"])
-        if check_text == "parity" and convert == "tflite2onnx":
+        if check_text == "parity" and convert != "copy":
             check = "parity"
         elif check_text == "softmax" and convert == "copy":
             check = "softmax"
@@ -165,7 +169,7 @@ def _entry(path: Path, where: str, table: dict[str, object], *, model: bool) -> 
         licence=text["licence"],
         attribution=text["attribution"],
         output=text["output"],
-        convert="tflite2onnx" if convert == "tflite2onnx" else "copy",
+        convert=convert,
         check=check,
         input_shape=input_shape,
         output_shapes=output_shapes,

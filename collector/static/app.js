@@ -1,4 +1,5 @@
-// Kazoe dashboard: renders /api/snapshot and its live updates from /api/events (SSE).
+// Kazoe dashboard: renders /api/snapshot and its live updates from /api/events (SSE),
+// and the chosen time range from /api/history (re-read when the snapshot changes).
 // All data goes into the page through textContent, never innerHTML.
 "use strict";
 
@@ -7,6 +8,16 @@ const charts = new Map(); // site -> {history, gender, ages}
 const openNotices = new Set();
 let clockOffsetMs = 0;
 let lastSnapshot = null;
+let lastHistory = null; // /api/history for the chosen range
+let historyAt = 0;
+let historyBusy = false;
+let historySeq = 0;
+let chartNode = null; // the node whose history chart is open
+let nodeChart = null; // {nodeId, row, chart}
+// How often a range is re-read while news arrives: a longer range changes less per minute.
+const REFRESH_MS = { "24h": 2000, "7d": 10000, "30d": 30000, day: 2000 };
+const BUCKET_NAMES = { hour: "hour", "6h": "6 h", day: "day" };
+const RANGE_NAMES = { "24h": "24 h", "7d": "7 days", "30d": "30 days" };
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -36,14 +47,42 @@ function hhmm(iso) {
   return iso ? iso.slice(11, 16) : "";
 }
 
-function splitBar(gender) {
+// The range lives in the address (#range=7d, #range=day&day=2026-03-01) so a view can be shared.
+function rangeParams() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const out = new URLSearchParams();
+  for (const key of ["range", "day"]) if (params.has(key)) out.set(key, params.get(key));
+  if (!out.has("range")) out.set("range", "24h");
+  return out;
+}
+
+function setRange(params) {
+  location.hash = params.toString();
+}
+
+function bucketLabel(iso, bucket) {
+  if (bucket === "day") return iso.slice(5, 10);
+  if (bucket === "6h") return `${iso.slice(5, 10)} ${iso.slice(11, 13)}h`;
+  return hhmm(iso);
+}
+
+function rangeName(params) {
+  const name = params.get("range");
+  return name === "day" ? params.get("day") || "day" : RANGE_NAMES[name] || name;
+}
+
+function splitBar(gender, people) {
   const box = el("div", { class: "split" });
   if (!gender) return el("span", { class: "legend", text: "—" });
   const known = Object.entries(gender).filter(([, v]) => v !== null);
   const sum = known.reduce((a, [, v]) => a + v, 0);
+  // Against the people total when it is known, so a withheld share stays visibly withheld
+  // (hatched) instead of stretching the shown ones to 100 %.
+  const whole = typeof people === "number" && people >= sum ? people : sum;
   for (const [g, v] of known) {
-    if (sum > 0 && v > 0) box.append(el("span", { style: `width:${(100 * v) / sum}%;background:${COLORS[g] || "#999"}`, title: `${g}: ${v}` }));
+    if (whole > 0 && v > 0) box.append(el("span", { style: `width:${(100 * v) / whole}%;background:${COLORS[g] || "#999"}`, title: `${g}: ${v}` }));
   }
+  if (whole > sum) box.append(el("span", { class: "withheld", style: `width:${(100 * (whole - sum)) / whole}%`, title: "withheld" }));
   const text = Object.entries(gender).map(([g, v]) => `${g[0].toUpperCase()} ${fmt(v)}`).join(" · ");
   return el("div", {}, box, el("div", { class: "legend gender-text", text }));
 }
@@ -91,11 +130,50 @@ function noticeBox(notice) {
   return el("div", { class: "notice-box" }, facts, el("pre", { class: "notice-json", text: JSON.stringify(notice, null, 2) }));
 }
 
+function nodeChartRow(nodeId) {
+  if (nodeChart && nodeChart.nodeId === nodeId) return nodeChart.row;
+  if (nodeChart && nodeChart.chart) nodeChart.chart.destroy();
+  const canvas = el("canvas");
+  const row = el("tr", { class: "chart-row", "data-chart-for": nodeId },
+    el("td", { colSpan: 12 },
+      el("div", { class: "chart-title node-chart-title", text: "loading…" }),
+      el("div", { class: "chart node-chart" }, canvas)));
+  const chart = window.Chart
+    ? new Chart(canvas, { type: "bar", data: { labels: [], datasets: [{ data: [], backgroundColor: "#4f6d8f" }] }, options: chartOptions() })
+    : null;
+  nodeChart = { nodeId, row, chart };
+  return row;
+}
+
+function renderNodeChart() {
+  if (!nodeChart || !lastHistory || !lastHistory.node || lastHistory.node.node_id !== nodeChart.nodeId) return;
+  const range = lastHistory.range;
+  const node = lastHistory.node;
+  nodeChart.row.querySelector(".node-chart-title").textContent =
+    `${node.node_id}: people per ${BUCKET_NAMES[range.bucket]}, ${range.label} (total ${fmt(node.total.people)})`;
+  setChart(nodeChart.chart, node.buckets.map((b) => bucketLabel(b.start, range.bucket)), node.buckets.map((b) => b.people));
+}
+
+function toggleNodeChart(nodeId) {
+  chartNode = chartNode === nodeId ? null : nodeId;
+  if (chartNode === null && nodeChart) {
+    if (nodeChart.chart) nodeChart.chart.destroy();
+    nodeChart = null;
+  }
+  renderNodes(lastSnapshot);
+  loadHistory(true);
+}
+
 function renderNodes(snapshot) {
+  if (!snapshot) return;
   const body = document.querySelector("#nodes tbody");
   const rows = [];
+  const totals = new Map((lastHistory ? lastHistory.nodes : []).map((n) => [n.node_id, n.total]));
   for (const node of snapshot.nodes) {
     const latest = node.latest;
+    const total = totals.get(node.node_id);
+    const chartButton = el("button", { class: "chart-toggle", type: "button", text: chartNode === node.node_id ? "hide" : "chart" });
+    chartButton.addEventListener("click", () => toggleNodeChart(node.node_id));
     const tr = el("tr", { "data-node": node.node_id, class: `state-${node.state}` });
     const noticeCell = el("td");
     if (node.notice) {
@@ -116,15 +194,17 @@ function renderNodes(snapshot) {
       el("td", { class: "last-seen", "data-ms": String(node.last_seen_ms), text: ago(node.last_seen_ms), title: node.last_seen }),
       el("td", { class: "window", text: latest ? `${hhmm(latest.window_start)}–${hhmm(latest.window_end)} #${latest.seq}` : "—" }),
       el("td", { class: "num people", text: latest ? fmt(latest.people) : "—" }),
-      el("td", { class: "num people-day", text: fmt(node.day.people) }),
-      el("td", { class: "gender" }, splitBar(node.day.gender)),
-      el("td", { class: "ages" }, histogram(node.day.age_bands)),
-      el("td", { class: "lines" }, linesBox(node.day.lines)),
+      el("td", { class: "num people-range", text: total ? fmt(total.people) : "…" }),
+      el("td", { class: "gender" }, total ? splitBar(total.gender, total.people) : null),
+      el("td", { class: "ages" }, total ? histogram(total.age_bands) : null),
+      el("td", { class: "lines" }, total ? linesBox(total.lines) : null),
+      el("td", { class: "history" }, chartButton),
       noticeCell,
     );
     rows.push(tr);
+    if (chartNode === node.node_id) rows.push(nodeChartRow(node.node_id));
     if (node.notice && openNotices.has(node.node_id)) {
-      rows.push(el("tr", { class: "notice-row", "data-notice-for": node.node_id }, el("td", { colSpan: 11 }, noticeBox(node.notice))));
+      rows.push(el("tr", { class: "notice-row", "data-notice-for": node.node_id }, el("td", { colSpan: 12 }, noticeBox(node.notice))));
     }
   }
   body.replaceChildren(...rows);
@@ -148,13 +228,13 @@ function siteCard(site) {
     el("h3", { class: "site-name", text: site.site }),
     el("div", { class: "figures" },
       el("div", { class: "figure" }, el("div", { class: "value people-hour" }), el("div", { class: "label hour-label", text: "people this hour" })),
-      el("div", { class: "figure" }, el("div", { class: "value people-day" }), el("div", { class: "label", text: "people, last 24 h" })),
+      el("div", { class: "figure" }, el("div", { class: "value people-range" }), el("div", { class: "label range-label", text: "people, last 24 h" })),
       el("div", { class: "figure" }, el("div", { class: "value nodes-online" }), el("div", { class: "label", text: "nodes online" })),
     ),
     el("div", { class: "charts" },
-      el("div", {}, el("div", { class: "chart-title", text: "People per hour, last 24 h" }), el("div", { class: "chart" }, history)),
-      el("div", {}, el("div", { class: "chart-title", text: "Gender, 24 h" }), el("div", { class: "chart" }, gender)),
-      el("div", {}, el("div", { class: "chart-title", text: "Age bands, 24 h" }), el("div", { class: "chart" }, ages)),
+      el("div", {}, el("div", { class: "chart-title history-title", text: "People per hour, last 24 h" }), el("div", { class: "chart history-chart" }, history)),
+      el("div", {}, el("div", { class: "chart-title gender-title", text: "Gender, last 24 h" }), el("div", { class: "chart" }, gender)),
+      el("div", {}, el("div", { class: "chart-title ages-title", text: "Age bands, last 24 h" }), el("div", { class: "chart" }, ages)),
     ),
   );
   const made = { card, history: null, gender: null, ages: null };
@@ -195,13 +275,103 @@ function renderSites(snapshot) {
     }
     made.card.querySelector(".people-hour").textContent = fmt(site.hour.people);
     made.card.querySelector(".hour-label").textContent = `people since ${hhmm(snapshot.generated).slice(0, 2)}:00 UTC`;
-    made.card.querySelector(".people-day").textContent = fmt(site.day.people);
     made.card.querySelector(".nodes-online").textContent = `${site.online} / ${site.nodes}`;
-    setChart(made.history, site.history.map((h) => hhmm(h.hour)), site.history.map((h) => h.people));
-    const gender = site.day.gender || {};
+  }
+  renderSiteHistory();
+}
+
+// The range figures and charts of every site card, from /api/history.
+function renderSiteHistory() {
+  if (!lastHistory) return;
+  const range = lastHistory.range;
+  const bySite = new Map(lastHistory.sites.map((s) => [s.site, s]));
+  for (const [name, made] of charts) {
+    const site = bySite.get(name);
+    const card = made.card;
+    card.dataset.range = range.label;
+    card.querySelector(".range-label").textContent = `people, ${range.label}`;
+    card.querySelector(".history-title").textContent = `People per ${BUCKET_NAMES[range.bucket]}, ${range.label}`;
+    card.querySelector(".gender-title").textContent = `Gender, ${range.label}`;
+    card.querySelector(".ages-title").textContent = `Age bands, ${range.label}`;
+    card.querySelector(".people-range").textContent = site ? fmt(site.total.people) : "0";
+    const buckets = site ? site.buckets : [];
+    setChart(made.history, buckets.map((b) => bucketLabel(b.start, range.bucket)), buckets.map((b) => b.people));
+    const gender = (site && site.total.gender) || {};
     setChart(made.gender, Object.keys(gender), Object.values(gender), Object.keys(gender).map((g) => COLORS[g] || "#999"));
-    const ages = site.day.age_bands || {};
+    const ages = (site && site.total.age_bands) || {};
     setChart(made.ages, Object.keys(ages), Object.values(ages));
+  }
+}
+
+function renderRangeBar() {
+  const params = rangeParams();
+  const name = params.get("range");
+  for (const button of document.querySelectorAll("#range button[data-range]")) {
+    button.setAttribute("aria-pressed", String(button.dataset.range === name));
+  }
+  const day = document.getElementById("range-day");
+  day.value = name === "day" ? params.get("day") || "" : "";
+  day.classList.toggle("chosen", name === "day");
+  for (const span of document.querySelectorAll(".range-name")) span.textContent = rangeName(params);
+  const by = document.getElementById("export-by").value;
+  for (const format of ["csv", "json"]) {
+    const query = new URLSearchParams(params);
+    query.set("by", by);
+    query.set("format", format);
+    document.getElementById(`export-${format}`).href = `/api/export?${query}`;
+  }
+}
+
+function showRangeError(message) {
+  const box = document.getElementById("range-error");
+  box.hidden = message === null;
+  box.textContent = message === null ? "" : `Cannot show this range: ${message}`;
+  // Charts of the previous range stay on screen only dimmed, so they are not mistaken for this one.
+  document.body.classList.toggle("range-failed", message !== null);
+  if (message !== null) document.getElementById("range-text").textContent = "";
+}
+
+function refreshEveryMs() {
+  const params = rangeParams();
+  const name = params.get("range");
+  if (name === "day") {
+    const today = new Date(Date.now() + clockOffsetMs).toISOString().slice(0, 10);
+    return params.get("day") === today ? REFRESH_MS.day : Infinity; // a past day is final
+  }
+  return REFRESH_MS[name] || REFRESH_MS["30d"];
+}
+
+async function loadHistory(force = false) {
+  if (!force && (historyBusy || Date.now() - historyAt < refreshEveryMs())) return;
+  const seq = ++historySeq; // a newer request (another range) wins over one in flight
+  historyBusy = true;
+  historyAt = Date.now();
+  const query = rangeParams();
+  if (chartNode) query.set("node", chartNode);
+  try {
+    const reply = await fetch(`/api/history?${query}`);
+    const text = await reply.text();
+    if (seq !== historySeq) return;
+    let doc = null;
+    try {
+      doc = JSON.parse(text);
+    } catch {
+      doc = null;
+    }
+    if (!reply.ok || doc === null) {
+      showRangeError((doc && doc.error) || `HTTP ${reply.status}`);
+      return;
+    }
+    showRangeError(null);
+    lastHistory = doc;
+    document.getElementById("range-text").textContent = `${doc.range.from.slice(0, 16).replace("T", " ")} – ${doc.range.until.slice(0, 16).replace("T", " ")} UTC, per ${BUCKET_NAMES[doc.range.bucket]}`;
+    renderSiteHistory();
+    renderNodes(lastSnapshot);
+    renderNodeChart();
+  } catch (exc) {
+    if (seq === historySeq) showRangeError(`the collector did not answer (${exc})`);
+  } finally {
+    if (seq === historySeq) historyBusy = false;
   }
 }
 
@@ -213,6 +383,7 @@ function render(snapshot) {
   document.getElementById("totals").textContent = `${t.nodes} nodes · ${t.online} online · ${t.offline} offline · updated ${hhmm(snapshot.generated)}:${snapshot.generated.slice(17, 19)} UTC`;
   renderSites(snapshot);
   renderNodes(snapshot);
+  loadHistory();
 }
 
 function setLive(state, text) {
@@ -231,7 +402,24 @@ function connect() {
   source.addEventListener("error", () => setLive("lost", "reconnecting…"));
 }
 
+function rangeChanged() {
+  renderRangeBar();
+  lastHistory = null;
+  loadHistory(true);
+}
+
+window.addEventListener("hashchange", rangeChanged);
+
 window.addEventListener("DOMContentLoaded", () => {
+  for (const button of document.querySelectorAll("#range button[data-range]")) {
+    button.addEventListener("click", () => setRange(new URLSearchParams({ range: button.dataset.range })));
+  }
+  document.getElementById("range-day").addEventListener("change", (event) => {
+    if (event.target.value) setRange(new URLSearchParams({ range: "day", day: event.target.value }));
+  });
+  document.getElementById("export-by").addEventListener("change", renderRangeBar);
+  renderRangeBar();
+  loadHistory(true);
   fetch("/api/snapshot").then((r) => (r.ok ? r.json() : null)).then((s) => s && render(s)).catch(() => {});
   connect();
   setInterval(() => {

@@ -364,7 +364,8 @@ class Tracker:
     @staticmethod
     def _observe(track: _Track, frame: AnalysedFrame, i: int) -> None:
         ages, p_male = frame.attributes.age, frame.attributes.p_male
-        if ages is not None and p_male is not None:
+        # NaN: a poor face (edge.vision.quality) that fed no age/gender; it is still a person.
+        if ages is not None and p_male is not None and np.isfinite(ages[i] + p_male[i]):
             track.attr_n += 1
             track.age_sum += float(ages[i])
             track.p_male_sum += float(p_male[i])

@@ -2,8 +2,9 @@
 
 Connection life cycle (DESIGN §5): the Will is a retained ``offline`` status; on
 every CONNACK the node publishes a retained birth status (from the caller's
-``status`` factory) and its retained privacy notice; a clean ``stop`` publishes
-an explicit ``offline``. paho reconnects by itself with exponential backoff.
+``status`` factory), its retained privacy notice and any other retained messages
+it was given (Home Assistant discovery, ``edge.delivery.discovery``); a clean
+``stop`` publishes an explicit ``offline``. paho reconnects by itself with exponential backoff.
 
 Every paho callback runs in paho's network thread, so all shared state sits
 behind one lock. paho calls ``on_publish`` while holding its own message lock,
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,6 +28,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.config import MqttConfig, NodeSettings
 from edge.delivery.client import Backoff, ClientOptions, describe_refusal, make_client, paho_log
+from edge.delivery.discovery import discovery_messages
 from edge.delivery.publisher import topic
 from edge.delivery.tls_diagnosis import alert_in, client_cert_refused, diagnose
 from edge.payload import StatusPayload
@@ -46,8 +48,9 @@ _WITH_WILL = ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message")
 class _Sent:
     """What a message id stands for: a window (``seq``) or a retained message."""
 
-    kind: Literal["counts", "status", "notice"]
+    kind: Literal["counts", "status", "notice", "discovery"]
     seq: int = 0
+    where: str = ""  # the topic, for retained messages outside kazoe/v1/<node>/
 
 
 class MqttPublisher:
@@ -61,8 +64,10 @@ class MqttPublisher:
         status: StatusFactory,
         username: str | None = None,
         notice: bytes | None = None,
+        retained: Sequence[tuple[str, bytes]] = (),
     ) -> None:
         self._config = config
+        self._retained = tuple(retained)
         self._node_id = node_id
         self._username = username or node_id
         self._status = status
@@ -111,12 +116,15 @@ class MqttPublisher:
     def from_settings(
         cls, settings: NodeSettings, status: StatusFactory, notice: bytes | None = None
     ) -> MqttPublisher:
+        """The node's publisher; with ``[home_assistant] enabled`` it also announces sensors."""
+        retained = discovery_messages(settings) if settings.home_assistant.enabled else []
         return cls(
             settings.mqtt,
             node_id=settings.node.id,
             username=settings.mqtt_username(),
             status=status,
             notice=notice,
+            retained=retained,
         )
 
     # -- Publisher protocol ---------------------------------------------------------------
@@ -239,7 +247,7 @@ class MqttPublisher:
     def _settle(self, sent: _Sent, reason: ReasonCode) -> None:
         """Record one PUBACK (never called with the lock held: it may log)."""
         if reason.is_failure:
-            where = topic(self._node_id, sent.kind)
+            where = sent.where or topic(self._node_id, sent.kind)
             if sent.kind == "counts":
                 log.error(
                     "broker rejected window seq=%d on %s: %s; check the broker ACL for user %r "
@@ -251,11 +259,15 @@ class MqttPublisher:
                 )
             else:
                 log.error(
-                    "broker rejected the %s on %s: %s; check the broker ACL for user %r",
+                    "broker rejected the %s on %s: %s; check the broker ACL for user %r%s",
                     sent.kind,
                     where,
                     reason,
                     self._username,
+                    " (Home Assistant discovery needs 'pattern write"
+                    " homeassistant/sensor/%u/+/config')"
+                    if sent.kind == "discovery"
+                    else "",
                 )
             return
         if sent.kind == "counts":
@@ -300,6 +312,8 @@ class MqttPublisher:
         notice = self._notice
         if notice is not None:
             self._publish_untracked(self._notice_topic, notice, _Sent("notice"))
+        for where, payload in self._retained:
+            self._publish_untracked(where, payload, _Sent("discovery", where=where))
         with self._lock:
             self._session += 1
             if self._lost:

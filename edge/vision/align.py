@@ -1,8 +1,10 @@
-"""Face alignment: a similarity transform from BlazeFace keypoints to the dlib chip template.
+"""Face alignment: a similarity transform from detector keypoints to the dlib chip template.
 
 The Cydral networks were trained on dlib 5-point chips (padding 0.2); mapping the
 first four BlazeFace keypoints onto this template in a 64x64 chip reproduces them
-(DESIGN §4). The 32x32 gender chip uses the same template halved.
+(DESIGN §4). YuNet's points sit differently on the face, so it brings its own fitted
+template (``edge.vision.yunet.TEMPLATE_64``, DESIGN §4b). The 32x32 gender chip uses
+the template halved.
 """
 
 from __future__ import annotations
@@ -41,9 +43,14 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> FloatArray:
     return matrix.astype(np.float32)
 
 
-def chip(image: ImageArray, keypoints: FloatArray, size: int) -> ImageArray:
-    """Warp one face to a size x size chip (BGR uint8) aligned to the template."""
-    template = TEMPLATE_64 * (size / 64.0)
+def chip(
+    image: ImageArray,
+    keypoints: FloatArray,
+    size: int,
+    template_64: np.ndarray = TEMPLATE_64,
+) -> ImageArray:
+    """Warp one face to a size x size chip (BGR uint8) aligned to the detector's template."""
+    template = template_64 * (size / 64.0)
     matrix = similarity(keypoints[:4].astype(np.float64), template)
     warped = cv2.warpAffine(
         image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge.config import QualityConfig
 from edge.types import AnalysedFrame, Detections, FaceAttributes, Frame, FrameFilter
 from edge.vision.attributes import AttributeEstimator
-from edge.vision.detector import Detector
+from edge.vision.face_detector import FaceDetector
+from edge.vision.quality import assess
 
 
 @dataclass(slots=True)
@@ -32,14 +34,16 @@ class StageTimes:
 class Analyser:
     def __init__(
         self,
-        detector: Detector,
+        detector: FaceDetector,
         estimator: AttributeEstimator | None,
         every_n_frames: int = 1,
+        quality: QualityConfig | None = None,
         *,
         masks: FrameFilter | None = None,
     ) -> None:
         self.masks = masks
         self.detector = detector
+        self.quality = quality or QualityConfig()
         self.estimator = estimator
         self.every_n_frames = every_n_frames
         self.times = StageTimes()
@@ -50,7 +54,7 @@ class Analyser:
             if self.masks is not None:
                 self.masks.apply(frame.image)
             t0 = time.perf_counter()
-            detections: Detections = self.detector.detect(frame.image)
+            detections: Detections = assess(self.detector.detect(frame.image), self.quality)
             t1 = time.perf_counter()
             sample = self._count % self.every_n_frames == 0
             self._count += 1

@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from edge.config import AttributesConfig
 from edge.types import Detections, FaceAttributes, FloatArray, ImageArray
-from edge.vision.align import chip
+from edge.vision.align import TEMPLATE_64, chip
 from edge.vision.onnx_session import open_session
 
 MEAN_RGB = np.array([122.782, 117.001, 104.298], dtype=np.float32)
@@ -32,17 +33,30 @@ class AttributeEstimator:
     """Expected age (years) and p(male) per detected face."""
 
     def __init__(
-        self, age_model: Path, gender_model: Path, cfg: AttributesConfig, threads: int = 1
+        self,
+        age_model: Path,
+        gender_model: Path,
+        cfg: AttributesConfig,
+        threads: int = 1,
+        template: npt.NDArray[np.float64] = TEMPLATE_64,
     ):
         self.cfg = cfg
+        self.template = template
         self.age = open_session(age_model, threads)
         self.gender = open_session(gender_model, threads)
 
     @classmethod
     def from_dir(
-        cls, models_dir: Path, cfg: AttributesConfig, threads: int = 1
+        cls,
+        models_dir: Path,
+        cfg: AttributesConfig,
+        threads: int = 1,
+        template: npt.NDArray[np.float64] = TEMPLATE_64,
     ) -> AttributeEstimator:
-        return cls(models_dir / "age-v1.onnx", models_dir / "gender-v1.onnx", cfg, threads)
+        """Both networks from ``models_dir``; ``template`` is the detector's chip template."""
+        return cls(
+            models_dir / "age-v1.onnx", models_dir / "gender-v1.onnx", cfg, threads, template
+        )
 
     def _infer(self, session_name: str, chips: list[ImageArray]) -> FloatArray:
         session = self.age if session_name == "age" else self.gender
@@ -55,11 +69,15 @@ class AttributeEstimator:
         return np.concatenate(outputs)
 
     def estimate(self, image: ImageArray, detections: Detections) -> FaceAttributes:
-        if len(detections) == 0:
-            empty = np.zeros(0, dtype=np.float32)
-            return FaceAttributes(age=empty, p_male=empty.copy())
-        age_chips = [chip(image, kp, AGE_SIZE) for kp in detections.keypoints]
-        gender_chips = [chip(image, kp, GENDER_SIZE) for kp in detections.keypoints]
+        """Age and p(male) per face; NaN for a poor face (it feeds no age/gender)."""
+        ages = np.full(len(detections), np.nan, dtype=np.float32)
+        p_male = ages.copy()
+        good = np.flatnonzero(detections.good_mask)
+        if len(good) == 0:
+            return FaceAttributes(age=ages, p_male=p_male)
+        points = detections.keypoints[good]
+        age_chips = [chip(image, kp, AGE_SIZE, self.template) for kp in points]
+        gender_chips = [chip(image, kp, GENDER_SIZE, self.template) for kp in points]
         try:
             age_probs = self._infer("age", age_chips)
             gender_probs = self._infer("gender", gender_chips)
@@ -67,5 +85,6 @@ class AttributeEstimator:
             # Chips are pixels of a face: overwrite them before they are released.
             for c in (*age_chips, *gender_chips):
                 c.fill(0)
-        ages = (age_probs @ AGE_WEIGHTS).astype(np.float32)
-        return FaceAttributes(age=ages, p_male=gender_probs[:, 1].astype(np.float32))
+        ages[good] = age_probs @ AGE_WEIGHTS
+        p_male[good] = gender_probs[:, 1]
+        return FaceAttributes(age=ages, p_male=p_male)

@@ -22,6 +22,8 @@ import numpy as np
 from edge.config import DetectorConfig
 from edge.types import Detections, FloatArray, ImageArray
 from edge.vision import anchors
+from edge.vision.align import TEMPLATE_64
+from edge.vision.nms import nms
 from edge.vision.onnx_session import open_session
 
 EDGE_MARGIN_PX = 2.0
@@ -87,17 +89,10 @@ def _touches_inner_border(view: View, boxes: FloatArray) -> np.ndarray:
     return hit
 
 
-def nms(boxes: FloatArray, scores: FloatArray, iou: float) -> np.ndarray:
-    """Indices kept by non-maximum suppression (OpenCV's implementation)."""
-    if len(boxes) == 0:
-        return np.zeros(0, dtype=np.intp)
-    xywh = np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]]).tolist()
-    kept = cv2.dnn.NMSBoxes(xywh, scores.tolist(), 0.0, iou)
-    return np.asarray(kept, dtype=np.intp).reshape(-1)
-
-
 class Detector:
     """BlazeFace (full or short range) on a BGR frame, as a pyramid or as tiles."""
+
+    template = TEMPLATE_64  # the dlib-chip template fitted to BlazeFace's points
 
     def __init__(self, model_path: Path, cfg: DetectorConfig) -> None:
         self.cfg = cfg
@@ -109,6 +104,10 @@ class Detector:
 
     @classmethod
     def from_dir(cls, models_dir: Path, cfg: DetectorConfig) -> Detector:
+        """BlazeFace full or short range from ``models_dir`` (``edge.vision.face_detector``
+        picks the backend; this class is only BlazeFace)."""
+        if cfg.model not in ("full_range", "short_range"):
+            raise ValueError(f"{cfg.model!r} is not a BlazeFace model; use open_detector")
         name = (
             "face_detection_full_range"
             if cfg.model == "full_range"
@@ -179,7 +178,7 @@ class Detector:
 
     def detect(self, image: ImageArray) -> Detections:
         if self.cfg.mode == "pyramid":
-            parts = [self._run_scale(image, scale) for scale in self.cfg.scales]
+            parts = [self._run_scale(image, scale) for scale in self.cfg.effective_scales]
         else:
             h, w = image.shape[:2]
             views = self._plans.get((w, h))

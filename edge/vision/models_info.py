@@ -9,6 +9,7 @@ from edge.errors import ModelError
 from edge.payload import ModelIds
 
 DETECTOR_NAMES = {
+    "yunet": "yunet",
     "full_range": "face_detection_full_range",
     "short_range": "face_detection_short_range",
 }
@@ -42,7 +43,8 @@ def model_ids(models_dir: Path, detector: str, demographics: bool) -> ModelIds:
     missing = [name for name in wanted if name not in ids]
     if missing:
         raise ModelError(
-            f"{models_dir / LOCK_FILE} lists no {', '.join(missing)}; run 'make models'"
+            f"{models_dir / LOCK_FILE} lists no {', '.join(missing)} ([detector] model = "
+            f"{detector!r}); run 'make models' to rebuild {models_dir}, or choose a model it has"
         )
     return ModelIds(
         detector=ids[DETECTOR_NAMES[detector]],

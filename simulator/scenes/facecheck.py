@@ -21,7 +21,7 @@ import numpy as np
 from edge.config import DetectorConfig
 from edge.errors import KazoeError
 from edge.types import Detections
-from edge.vision.detector import Detector
+from edge.vision.face_detector import FaceDetector, open_detector
 from simulator.errors import SceneError
 from simulator.scenes.args import OneLineParser, typed
 from simulator.scenes.faces import LABEL_FORMATS, parse_crop
@@ -62,7 +62,7 @@ class FaceCheck:
         )
 
 
-def findable_alone(detector: Detector, face: FaceItem) -> bool:
+def findable_alone(detector: FaceDetector, face: FaceItem) -> bool:
     """Whether the detector finds the photo's face on a plain grey canvas."""
     h, w = face.image.shape[:2]
     side = 2 * max(h, w)
@@ -116,7 +116,7 @@ def _hit(box: tuple[int, ...], det: Detections) -> bool:
 
 
 def check_faces(
-    spec: SceneSpec, faces: list[FaceItem], detector: Detector, every: int = 1
+    spec: SceneSpec, faces: list[FaceItem], detector: FaceDetector, every: int = 1
 ) -> FaceCheck:
     """Render the scene to a temporary video, decode it and count detected faces."""
     plan = plan_scene(spec, faces)
@@ -172,7 +172,7 @@ def facecheck_main(argv: Sequence[str] | None = None) -> int:
     try:
         source = LabelledSource(args.faces, args.labels, args.labels_file, args.crop)
         faces, _ = load_labelled(source, spec.people, spec.seed)
-        detector = Detector.from_dir(args.models, DetectorConfig())
+        detector = open_detector(args.models, DetectorConfig())
         result = check_faces(spec, faces, detector, args.every)
     except (SceneError, KazoeError, OSError, cv2.error) as exc:
         print(f"kazoe-sim facecheck: {exc}".splitlines()[0], file=sys.stderr)

@@ -18,7 +18,7 @@ from edge.counting.tracker import TrackBoxes, Tracker
 from edge.privacy.masks import MaskSet
 from edge.types import AnalysedFrame, Detections, FaceAttributes, FinishedTrack, Frame
 from edge.vision.analyser import Analyser
-from edge.vision.detector import Detector
+from edge.vision.face_detector import open_detector
 from simulator.errors import SimulatorError
 
 T0 = 1_767_258_000.0  # media clock of frame 0 (any value: only differences matter)
@@ -53,8 +53,9 @@ def video_detections(video: Path, settings: NodeSettings) -> Iterator[AnalysedFr
     fps = cap.get(cv2.CAP_PROP_FPS)
     fps = fps if 1.0 <= fps <= 240.0 else 15.0
     analyser = Analyser(
-        Detector.from_dir(settings.models.dir, settings.detector),
+        open_detector(settings.models.dir, settings.detector),
         None,
+        quality=settings.quality,
         masks=MaskSet(settings.privacy.masks),
     )
     k = 0

@@ -111,7 +111,7 @@ def test_packet_limit_fits_the_largest_valid_counts_message_with_room() -> None:
     assert largest * 1.5 < limit, f"largest counts packet {largest} B vs limit {limit} B"
 
 
-def test_nodes_write_only_their_own_three_topics() -> None:
+def test_nodes_write_only_their_own_three_topics_and_discovery_configs() -> None:
     acl = (PROD_CONFIG.parent / "acl").read_text(encoding="utf-8")
     rules = [line for line in acl.splitlines() if line and not line.startswith("#")]
 
@@ -119,6 +119,7 @@ def test_nodes_write_only_their_own_three_topics() -> None:
         "pattern write kazoe/v1/%u/counts",
         "pattern write kazoe/v1/%u/status",
         "pattern write kazoe/v1/%u/notice",
+        "pattern write homeassistant/sensor/%u/+/config",
     ]
 
 
@@ -196,6 +197,8 @@ def test_readers_get_a_read_only_acl_block_and_secrets_stay_private(pki: Pki) ->
 
     for name in ("operator-alice", "collector-main"):
         assert f"user {name}\ntopic read kazoe/v1/#\ntopic deny kazoe/v1/{name}/#\n" in acl
+        ha = f"topic read homeassistant/sensor/#\ntopic deny homeassistant/sensor/{name}/#\n"
+        assert f"topic deny kazoe/v1/{name}/#\n{ha}" in acl
         assert mode(pki.path / "operators" / name / f"{name}.password") == 0o600
     users = {line.split(":")[0] for line in (pki.broker_dir / "passwd").read_text().splitlines()}
     assert users == {"kashiwa-08", "operator-alice", "collector-main"}

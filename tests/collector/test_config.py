@@ -17,7 +17,7 @@ def test_an_empty_file_is_a_working_local_setup() -> None:
     assert not settings.database.is_postgres
     assert settings.http.host == "127.0.0.1"
     assert not settings.http.needs_auth
-    assert settings.mqtt.share_group == "kazoe-collectors"
+    assert settings.mqtt.share_group == ""  # a plain subscription, kept across broker restarts
     assert settings.rollup.k == 5
 
 

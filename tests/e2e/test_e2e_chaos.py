@@ -9,10 +9,7 @@ deduplicates on (node_id, seq); every window closed must arrive, with no gap.
 from __future__ import annotations
 
 import io
-import json
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from edge.delivery.subscriber import Subscriber
 from simulator.brokers.dev import DevBroker, free_port
-from simulator.scoring.record import Recorder
+from simulator.faults.chaos import Wire, closed_seqs, recording, start_node
+from simulator.faults.chaos import report as chaos_report
 from tests.e2e.conftest import Scene, make_scene, node_toml
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -43,32 +40,10 @@ def now_iso() -> str:
 
 
 @contextmanager
-def recorder(broker: DevBroker) -> Iterator[tuple[Recorder, list[int]]]:
+def recorder(broker: DevBroker) -> Iterator[tuple[Wire, list[int]]]:
     """A deduplicating recorder with a persistent session; also every seq seen on the wire."""
-    rec = Recorder(io.StringIO())
-    wire: list[int] = []
-
-    def on_message(topic: str, payload: bytes) -> None:
-        wire.append(int(json.loads(payload)["seq"]))
-        rec.handle(topic, payload)
-
-    sub = Subscriber(
-        host=broker.host,
-        port=broker.port,
-        topics=["kazoe/v1/+/counts"],
-        on_message=on_message,
-        username="watcher",
-        password=broker.password("watcher"),
-        client_id="chaos-recorder",
-        session_expiry_s=600,
-        keepalive_s=5,
-    )
-    sub.start()
-    assert sub.subscribed.wait(10), "recorder could not subscribe"
-    try:
-        yield rec, wire
-    finally:
-        sub.stop()
+    with recording(broker, io.StringIO()) as wire:
+        yield wire, wire.seqs
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -78,27 +53,8 @@ def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None
         time.sleep(0.05)
 
 
-def start_node(config: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "edge.cli", "run", "--config", str(config), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def closed_seqs(state: Path) -> list[int]:
-    """Every window the node closed, from its audit log."""
-    entries = [json.loads(line) for line in (state / "audit.jsonl").read_text().splitlines()]
-    return [e["seq"] for e in entries if e["event"] == "window"]
-
-
 def report(name: str, closed: list[int], stored: list[int], wire: list[int]) -> None:
-    lost = sorted(set(closed) - set(stored))
-    print(
-        f"\n{name}: windows closed {len(closed)}, delivered {len(set(stored))}, "
-        f"duplicates on the wire {len(wire) - len(set(wire))}, lost {len(lost)} {lost or ''}"
-    )
+    print("\n" + chaos_report(name, closed, stored, wire))
 
 
 def write_config(tmp_path: Path, broker: DevBroker, source: Path, state: Path) -> Path:
@@ -122,7 +78,7 @@ def test_broker_killed_three_times_loses_no_window(street: Scene, tmp_path: Path
             for target in (3, 6, 9):
 
                 def reached(t: int = target) -> bool:
-                    return rec.stats.stored >= t
+                    return rec.delivered >= t
 
                 wait_for(reached, 60, f"{target} windows")
                 broker.kill()
@@ -135,12 +91,12 @@ def test_broker_killed_three_times_loses_no_window(street: Scene, tmp_path: Path
                 node.communicate()
         assert node.returncode == 0, output[-3000:]
         closed = closed_seqs(state)
-        wait_for(lambda: rec.stats.stored >= len(closed), 20, "the last windows")
+        wait_for(lambda: rec.delivered >= len(closed), 20, "the last windows")
     stored = sorted(set(wire))
     report("broker SIGKILLed 3x", closed, stored, wire)
     assert closed == list(range(1, len(closed) + 1))
     assert stored == closed, "a closed window never arrived"
-    assert rec.stats.stored == len(closed)
+    assert rec.recorder.stats.stored == len(closed)
 
 
 def test_node_killed_and_restarted_continues_seq(street: Scene, tmp_path: Path) -> None:
@@ -152,7 +108,7 @@ def test_node_killed_and_restarted_continues_seq(street: Scene, tmp_path: Path) 
         config = write_config(tmp_path, broker, street.video, state)
         node = start_node(config, "--realtime")
         try:
-            wait_for(lambda: rec.stats.stored >= 4, 60, "4 windows")
+            wait_for(lambda: rec.delivered >= 4, 60, "4 windows")
             node.send_signal(signal.SIGKILL)
         finally:
             if node.poll() is None:
@@ -164,7 +120,7 @@ def test_node_killed_and_restarted_continues_seq(street: Scene, tmp_path: Path) 
         output, _ = again.communicate(timeout=300)
         assert again.returncode == 0, output[-3000:]
         closed = closed_seqs(state)
-        wait_for(lambda: rec.stats.stored >= len(closed), 20, "the restarted node's windows")
+        wait_for(lambda: rec.delivered >= len(closed), 20, "the restarted node's windows")
     stored = sorted(set(wire))
     report("node SIGKILLed and restarted", closed, stored, wire)
     assert closed[: len(before)] == before
@@ -190,7 +146,7 @@ def test_broker_down_at_start_then_up(street: Scene, tmp_path: Path) -> None:
             output, _ = node.communicate(timeout=180)
             assert node.returncode == 0, output[-3000:]
             closed = closed_seqs(state)
-            wait_for(lambda: rec.stats.stored >= len(closed), 20, "every window")
+            wait_for(lambda: rec.delivered >= len(closed), 20, "every window")
     finally:
         broker.close()
         if node.poll() is None:

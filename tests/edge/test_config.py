@@ -41,7 +41,8 @@ def test_valid_file_loads_with_defaults(tmp_path: Path) -> None:
     assert settings.mqtt_username() == "cam-01"
     assert settings.aggregate.age_bands == DEFAULT_AGE_EDGES
     assert settings.aggregate.window_seconds == 60
-    assert settings.detector.model == "full_range"
+    assert settings.detector.model == "yunet"
+    assert settings.detector.effective_scales == (1.0,)
 
 
 def test_tls_pair_and_custom_bands_are_accepted() -> None:
@@ -154,6 +155,8 @@ ERRORS = [
     ),
     ("port-zero", render(mqtt="port = 0"), "mqtt.port", "greater than or equal to 1"),
     ("tile-too-small", render(detector="tile_size = 64"), "detector.tile_size", "128"),
+    ("yunet-tiles", render(detector='mode = "tiles"'), "detector", 'mode "tiles" is for BlazeFace'),
+    ("unknown-model", render(detector='model = "retina"'), "detector.model", "'yunet'"),
     ("window-zero", render(aggregate="window_seconds = 0"), "aggregate.window_seconds", "1"),
     (
         "naive-start-time",

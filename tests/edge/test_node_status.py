@@ -15,7 +15,7 @@ from edge.node import Node
 from edge.payload import ModelIds
 from edge.testing import RecordingPublisher, ScriptedCapture, ScriptedOpener
 from edge.vision.analyser import Analyser
-from edge.vision.detector import Detector
+from edge.vision.face_detector import open_detector
 
 MODELS = Path(__file__).resolve().parents[2] / "models" / "build"
 
@@ -38,7 +38,7 @@ def test_status_goes_degraded_while_the_camera_is_stalled(tmp_path: Path) -> Non
     node = Node(
         settings,
         source=source,
-        analyser=Analyser(Detector.from_dir(MODELS, DetectorConfig()), None),
+        analyser=Analyser(open_detector(MODELS, DetectorConfig()), None),
         outbox=Outbox(tmp_path / "kazoe.db"),
         publisher=publisher,
         models=ModelIds(detector="d@1"),

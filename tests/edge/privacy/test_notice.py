@@ -80,7 +80,12 @@ def test_notice_json_validates_and_names_what_is_never_collected() -> None:
     assert doc["controller"] == "Kashiwa Smart City"
     assert any("images" in item for item in doc["data_not_collected"])
     assert any("tracking across visits" in item for item in doc["data_not_collected"])
-    assert {m["licence"] for m in doc["models"]} == {"Apache-2.0", "CC0-1.0"}
+    # YuNet (the default detector) is BSD-3-Clause; the Cydral networks CC0.
+    assert {m["id"]: m["licence"] for m in doc["models"]} == {
+        "yunet@7fc3c140": "BSD-3-Clause",
+        "age-v1@4f9f0075": "CC0-1.0",
+        "gender-v1@d4c4116c": "CC0-1.0",
+    }
     assert len(notice.to_json()) < 4096
 
 

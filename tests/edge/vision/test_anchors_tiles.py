@@ -11,7 +11,8 @@ import pytest
 
 from edge.config import DetectorConfig
 from edge.vision import anchors
-from edge.vision.detector import View, _touches_inner_border, nms, plan_views
+from edge.vision.detector import View, _touches_inner_border, plan_views
+from edge.vision.nms import nms
 
 
 def test_full_range_anchors() -> None:
