@@ -52,7 +52,10 @@ CONFIRM_HITS = 3  # hits after which a tentative track may be re-identified afte
 ACCEL_STD = 1.5  # face widths / s^2
 MEASURE_STD = 0.06  # face widths
 INIT_VEL_STD = 4.0  # face widths / s
-WIDTH_HORIZON_S = 0.3  # the face width is extrapolated this far at most
+WIDTH_HORIZON_S = 0.3
+PARTIAL_BELOW = 0.8  # a detection narrower than this share of the face is a partial view
+PARTIAL_NOISE = 9.0  # its centre is trusted this much less (variance factor)
+EMERGING_RATIO = 1.3  # after a gap a face may come back this much smaller still (half-hidden)  # the face width is extrapolated this far at most
 
 
 def iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
@@ -103,6 +106,7 @@ class _Track:
     mean: FloatArray  # (3, 2): (cx, cy, w) x (position, velocity), pixels and pixels/s
     cov: FloatArray  # (3, 2, 2)
     aspect: float  # face height / width
+    size: float  # face width from whole-face boxes (partial views do not change it)
     box: FloatArray  # last observed box
     first_seen: float
     last_seen: float
@@ -126,6 +130,7 @@ class _Track:
             mean=mean,
             cov=cov,
             aspect=aspect,
+            size=w,
             box=box.copy(),
             first_seen=ts,
             last_seen=ts,
@@ -150,13 +155,23 @@ class _Track:
     def correct(self, ts: float, box: FloatArray) -> None:
         mean, cov = self.predict(ts)
         z = _cxcyw(box[None])[0]
-        r = (MEASURE_STD * max(float(z[2]), 1.0)) ** 2
-        innovation = z - mean[:, 0]
-        s = cov[:, 0, 0] + r
-        gain = cov[:, :, 0] / s[:, None]  # (3, 2)
-        self.mean = (mean + gain * innovation[:, None]).astype(np.float32)
-        self.cov = (cov - gain[:, :, None] * cov[:, 0, None, :]).astype(np.float32)
-        self.aspect = 0.8 * self.aspect + 0.2 * float((box[3] - box[1]) / max(float(z[2]), 1.0))
+        # A box much narrower than the face was is a face partly hidden (sliding behind a
+        # pillar or a passer-by): its centre is biased and its width is not the face's, so
+        # it moves the centre gently and leaves the face size alone.
+        partial = float(z[2]) < PARTIAL_BELOW * self.size
+        dims = 2 if partial else 3
+        r = (MEASURE_STD * max(float(mean[2, 0]), 1.0)) ** 2 * (PARTIAL_NOISE if partial else 1.0)
+        innovation = z[:dims] - mean[:dims, 0]
+        s = cov[:dims, 0, 0] + r
+        gain = cov[:dims, :, 0] / s[:, None]  # (dims, 2)
+        mean[:dims] = mean[:dims] + gain * innovation[:, None]
+        cov[:dims] = cov[:dims] - gain[:, :, None] * cov[:dims, 0, None, :]
+        self.mean, self.cov = mean.astype(np.float32), cov.astype(np.float32)
+        if partial:
+            self.mean[2, 0], self.mean[2, 1] = self.size, 0.0
+        else:
+            self.size = 0.8 * self.size + 0.2 * float(z[2])
+            self.aspect = 0.8 * self.aspect + 0.2 * float((box[3] - box[1]) / max(float(z[2]), 1.0))
         self.box = box.copy()
         self.last_seen = ts
 
@@ -171,6 +186,7 @@ class _Track:
         newer = other.last_seen > self.last_seen
         if newer:
             self.mean, self.cov, self.aspect = other.mean, other.cov, other.aspect
+            self.size = other.size
             self.box, self.last_seen = other.box, other.last_seen
         self.first_seen = min(self.first_seen, other.first_seen)
         self.hits += other.hits
@@ -248,7 +264,13 @@ class Tracker:
         reach = cfg.max_center_dist + cfg.gate_growth * unseen[:, None]
         near = np.minimum(from_pred / reach, from_last / cfg.max_center_dist)
         overlap = iou >= (cfg.iou_threshold if not stage_two else max(cfg.iou_threshold, 0.3))
-        allowed = (ratio <= cfg.max_size_ratio) & ((near <= 1.0) | overlap)
+        # A face coming out from behind something is at first only partly visible: after a
+        # gap, a smaller box may belong to the track within a wider size ratio.
+        emerging = (unseen[:, None] >= 0.2) & (d[None, :, 2] < p[:, None, 2])
+        sized = (ratio <= cfg.max_size_ratio) | (
+            emerging & (ratio <= cfg.max_size_ratio * EMERGING_RATIO)
+        )
+        allowed = sized & ((near <= 1.0) | overlap)
         cost = (1.0 - iou) + np.minimum(near, 1.0)
         out: FloatArray = np.where(allowed, cost, np.inf).astype(np.float32)
         return out

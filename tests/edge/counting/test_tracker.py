@@ -160,6 +160,7 @@ def test_track_state_holds_no_pixels() -> None:
         "mean",
         "cov",
         "aspect",
+        "size",
         "box",
         "first_seen",
         "last_seen",
