@@ -52,10 +52,10 @@ CONFIRM_HITS = 3  # hits after which a tentative track may be re-identified afte
 ACCEL_STD = 1.5  # face widths / s^2
 MEASURE_STD = 0.06  # face widths
 INIT_VEL_STD = 4.0  # face widths / s
-WIDTH_HORIZON_S = 0.3
+WIDTH_HORIZON_S = 0.3  # the face width is extrapolated this far at most
 PARTIAL_BELOW = 0.8  # a detection narrower than this share of the face is a partial view
 PARTIAL_NOISE = 9.0  # its centre is trusted this much less (variance factor)
-EMERGING_RATIO = 1.3  # after a gap a face may come back this much smaller still (half-hidden)  # the face width is extrapolated this far at most
+EMERGING_RATIO = 1.3  # after a gap a face may come back this much smaller still (half-hidden)
 
 
 def iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
