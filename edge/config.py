@@ -185,7 +185,7 @@ class TrackerConfig(_Section):
         description="centre gate for a track seen in the last frame, in widths of the smaller face",
     )
     gate_growth: float = Field(
-        0.8,
+        1.6,
         ge=0,
         le=20,
         description="how far the centre gate widens per second a track is unseen (face widths)",

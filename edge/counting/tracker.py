@@ -53,7 +53,7 @@ ACCEL_STD = 1.5  # face widths / s^2
 MEASURE_STD = 0.06  # face widths
 INIT_VEL_STD = 4.0  # face widths / s
 WIDTH_HORIZON_S = 0.3  # the face width is extrapolated this far at most
-PARTIAL_BELOW = 0.8  # a detection narrower than this share of the face is a partial view
+PARTIAL_BELOW = 0.88  # a detection narrower than this share of the face is a partial view
 PARTIAL_NOISE = 9.0  # its centre is trusted this much less (variance factor)
 EMERGING_RATIO = 1.3  # after a gap a face may come back this much smaller still (half-hidden)
 
@@ -150,6 +150,8 @@ class _Track:
         w = float(self.mean[2, 0])
         grown = w + float(self.mean[2, 1]) * min(dt, WIDTH_HORIZON_S)
         mean[2, 0] = min(max(grown, 0.8 * w, 4.0), 1.25 * w)
+        if dt > WIDTH_HORIZON_S:
+            mean[2, 0] = max(self.size, 4.0)  # over a gap: the face's own size
         return mean, cov
 
     def correct(self, ts: float, box: FloatArray) -> None:
