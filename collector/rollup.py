@@ -5,9 +5,13 @@ Input: per-cell sums over a group of windows (``n`` windows had the cell,
 *known* only if every window of the group had it and none withheld it; an
 unknown cell is withheld, never summed as zero. Then ``edge.privacy.suppression``
 re-applies the node's rule to the roll-up: every cell with 0 < count < k and
-every unknown cell is withheld (an unknown cell enters as 1, so it is primary),
-plus complementary cells so that no withheld cell can be recomputed from the
-published ones through ``people = sum(gender) = sum(bands)`` and the joint table.
+every unknown cell is withheld (primary; an unknown cell's value is unknown to the
+solver too, which only needs some non-negative completion of the table), plus the
+cheapest complementary cells under which every primary cell could, for all the
+published cells show through ``people = sum(gender) = sum(bands)`` and the joint
+table, hold at least the protection level (default k), and no withheld cell is
+pinned to one value. When published zeros pin an unknown cell, zeros may be withheld
+too; data too inconsistent for any completion falls back to the greedy rule (logged).
 
 Why this is enough across overlapping roll-ups: a published roll-up cell is a
 sum of published window cells only (any withheld input makes it unknown), so
@@ -106,16 +110,17 @@ def _roll_up(key: tuple[tuple[str, int, int, int], ...], k: int) -> Rollup:
     for g, row in (joint or {}).items():
         known.update({f"joint.{g}.{b}": v for b, v in row.items()})
 
-    def forced(v: Cell) -> int:
-        return 1 if v is None else v  # unknown: 0 < 1 < k, so it is withheld as primary
+    def given(v: Cell) -> int:
+        return 0 if v is None else v  # a placeholder: unknown cells are passed as forced
 
     table = build_table(
-        forced(known["people"]),
-        {g: forced(v) for g, v in gender.items()} if gender else None,
-        {b: forced(v) for b, v in age_bands.items()} if age_bands else None,
-        {g: {b: forced(v) for b, v in row.items()} for g, row in joint.items()} if joint else None,
+        given(known["people"]),
+        {g: given(v) for g, v in gender.items()} if gender else None,
+        {b: given(v) for b, v in age_bands.items()} if age_bands else None,
+        {g: {b: given(v) for b, v in row.items()} for g, row in joint.items()} if joint else None,
     )
-    withheld = {table.names[i] for i in suppress(table, k)}
+    unknown = [i for i, name in enumerate(table.names) if known[name] is None]
+    withheld = {table.names[i] for i in suppress(table, k, forced=unknown)}
     lines, line_withheld = _lines(sums, value, k)
     withheld |= line_withheld
 
@@ -153,10 +158,11 @@ def _lines(
     values = [value(n) for n in names]
     table = Table(
         tuple(names),
-        tuple(1 if v is None else v for v in values),
+        tuple(0 if v is None else v for v in values),
         np.zeros((0, len(names)), dtype=np.int8),
     )
-    withheld = {names[i] for i in suppress(table, k)}
+    unknown = [i for i, v in enumerate(values) if v is None]
+    withheld = {names[i] for i in suppress(table, k, forced=unknown)}
     lines: dict[str, dict[str, Cell]] = {}
     for name, v in zip(names, values, strict=True):
         _, line, direction = name.split(".", 2)

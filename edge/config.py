@@ -350,6 +350,20 @@ class PolicyConfig(_Section):
     purposes: tuple[Purpose, ...] = Field(min_length=1, description="closed vocabulary")
     retention_days: int = Field(7, ge=1, le=365)
     k: int = Field(5, ge=2, le=1000, description="cells with 0 < count < k are withheld")
+    protection_level: int | None = Field(
+        None,
+        ge=1,
+        le=100_000,
+        description="a withheld small cell could, for all the published cells show, hold at "
+        "least this many people (default: k, so nothing published shows a cell is small)",
+    )
+    suppression_cost: Literal["counts", "cells"] = Field(
+        "counts",
+        description="what complementary suppression minimises: withheld people or withheld cells",
+    )
+    suppression_time_limit_ms: int = Field(
+        500, ge=1, le=60_000, description="solver time limit per window before the fallback"
+    )
     controller: str = Field("unspecified controller", min_length=1, max_length=200)
     contact: str = Field("unspecified contact", min_length=1, max_length=200)
     statement: str = Field(

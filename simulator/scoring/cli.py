@@ -78,10 +78,16 @@ def render(result: Score, truth: SceneTruth) -> str:
         f"suppressed      {cells.get('total', 0)} cells withheld (null = unknown, not zero): "
         + ", ".join(f"{k} {v}" for k, v in cells.items() if k != "total")
     )
-    lines.append(f"  {'window':<20} {'truth':>6} {'counted':>8}")
+    share = result.withheld_share_mean
+    lines.append(
+        f"withheld share  {_num(None if share is None else 100 * share, '.1f', ' %')} of people "
+        "per window in withheld cells (mean over people, gender and age-band tables)"
+    )
+    lines.append(f"  {'window':<20} {'truth':>6} {'counted':>8} {'withheld':>9}")
     for w in result.windows:
         shown = "no msg" if w.missing else ("withheld" if w.counted is None else str(w.counted))
-        lines.append(f"  {_stamp(w.start):<20} {w.truth:6d} {shown:>8}")
+        held = "" if w.withheld_share is None else f"{100 * w.withheld_share:.1f} %"
+        lines.append(f"  {_stamp(w.start):<20} {w.truth:6d} {shown:>8} {held:>9}")
     lines += [f"note: {n}" for n in result.notes]
     return "\n".join(lines)
 

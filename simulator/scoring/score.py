@@ -28,6 +28,9 @@ class WindowScore:
     truth: int
     counted: int | None  # None: withheld, or no message for this window
     missing: bool = False
+    # People in withheld cells / people, over the window's people, gender and age-band
+    # tables; None when there is no message or the people count itself is withheld.
+    withheld_share: float | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class Score:
     age_unlabelled_truth: int = 0
     age_tvd: float | None = None
     suppressed_cells: dict[str, int] = field(default_factory=dict)
+    withheld_share_mean: float | None = None  # over windows with a published people count
     notes: list[str] = field(default_factory=list)
 
 
@@ -100,7 +104,15 @@ def score(
     rows = []
     for s in starts:
         w = by_start.get(s)
-        rows.append(WindowScore(s, exits.get(s, 0), None if w is None else w.people, w is None))
+        rows.append(
+            WindowScore(
+                s,
+                exits.get(s, 0),
+                None if w is None else w.people,
+                w is None,
+                None if w is None else withheld_share(w),
+            )
+        )
     compared = [r for r in rows if r.counted is not None or r.missing]
     counted = sum(r.counted or 0 for r in compared)
     truth_compared = sum(r.truth for r in compared)
@@ -130,11 +142,29 @@ def score(
             f"people withheld in {len(withheld)} window(s): left out of the count error"
         )
     result.suppressed_cells = _suppressed(published)
+    shares = [r.withheld_share for r in rows if r.withheld_share is not None]
+    result.withheld_share_mean = sum(shares) / len(shares) if shares else None
     if truth.labelled:
         _demographics(result, truth, published)
     else:
         result.notes.append("the truth has no gender or age labels: people counts only")
     return result
+
+
+def withheld_share(w: NodeWindow) -> float | None:
+    """People in withheld cells / people, averaged over the window's tables.
+
+    Each table (people, gender, age bands) adds up to the people count, so the people in a
+    table's withheld cells are the people count less its published cells: exact from the
+    message alone. None when the people count is withheld (then nothing is known).
+    """
+    if w.people is None:
+        return None
+    tables = [t for t in (w.gender, w.age_bands) if t is not None]
+    if w.people == 0:
+        return 0.0
+    hidden = sum(w.people - sum(v for v in t.values() if v is not None) for t in tables)
+    return hidden / (w.people * (1 + len(tables)))
 
 
 def _suppressed(published: list[NodeWindow]) -> dict[str, int]:

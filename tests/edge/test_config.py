@@ -122,6 +122,18 @@ ERRORS = [
         "policy.k",
         "greater than or equal to 2",
     ),
+    (
+        "suppression-cost-unknown",
+        render(policy='purposes = ["footfall"]\nsuppression_cost = "people"'),
+        "policy.suppression_cost",
+        "'counts' or 'cells'",
+    ),
+    (
+        "protection-level-zero",
+        render(policy='purposes = ["footfall"]\nprotection_level = 0'),
+        "policy.protection_level",
+        "greater than or equal to 1",
+    ),
     ("no-purposes", render(policy="purposes = []"), "policy.purposes", "at least 1"),
     (
         "unknown-purpose",

@@ -190,3 +190,22 @@ def test_missing_footfall_purpose_refuses_to_start() -> None:
         ConfigError, match=r"^policy\.purposes: field 'people' .* needs purpose 'footfall'"
     ):
         check_purpose_coverage(settings)
+
+
+def test_suppression_cost_key_reaches_the_sealed_window() -> None:
+    # Two 1-person joint cells at k = 2: 4 withheld joint cells cost one person more than 6.
+    joint = {
+        "female": {"0-12": 1, "13-19": 7, "20-29": 11},
+        "male": {"0-12": 4, "13-19": 5, "20-29": 8},
+        "unknown": {"0-12": 11, "13-19": 2, "20-29": 1},
+    }
+    counts = demographic_counts(joint)
+    by_cost = {}
+    for cost in ("counts", "cells"):
+        base = settings_for("footfall", "demographics", k=2)
+        policy = base.policy.model_copy(update={"suppression_cost": cost})
+        cfg = base.model_copy(update={"policy": policy})
+        sealed = seal(counts, settings=cfg, boot_id=BOOT_ID, seq=1, models=FULL_MODELS)
+        by_cost[cost] = sealed.payload.suppressed
+        assert "joint.female.0-12" in sealed.payload.suppressed
+    assert len(by_cost["cells"]) < len(by_cost["counts"])

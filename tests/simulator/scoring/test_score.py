@@ -247,3 +247,32 @@ def test_bad_truth_and_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[s
         score_main(["--truth", str(bad), "--counts", str(bad), "--start-time", "yesterday"])
     assert info.value.code == 2
     assert "is not RFC 3339" in capsys.readouterr().err
+
+
+def test_share_of_people_in_withheld_cells_per_window(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    counts = counts_file(
+        tmp_path,
+        [
+            # 10 people; female and male withheld (6 of them), the age bands all published.
+            window(
+                1,
+                10,
+                {"female": None, "male": None, "unknown": 4},
+                {"20-29": 6, "30-39": 4},
+                suppressed=["gender.female", "gender.male"],
+            ),
+            window(2, 2, {"female": 1, "male": 1, "unknown": 0}, {"0-12": 2}),
+        ],
+    )
+    truth = str(truth_file(tmp_path, PEOPLE))
+    code, out, _ = run(capsys, "--truth", truth, "--counts", str(counts), "--json")
+    assert code == 0
+    doc = json.loads(out)
+    shares = [w["withheld_share"] for w in doc["windows"]]
+    assert shares == [pytest.approx(6 / 30), 0.0]
+    assert doc["withheld_share_mean"] == pytest.approx(0.1)
+    code, out, _ = run(capsys, "--truth", truth, "--counts", str(counts))
+    assert "withheld share  10.0 % of people per window in withheld cells" in out
+    assert "  2026-03-01T08:00:00Z      2       10    20.0 %" in out
