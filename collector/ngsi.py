@@ -7,6 +7,12 @@ it ever carries a GeoJSON geometry (``location``/``geo``), the ``location``
 GeoProperty; today's notice (``kazoe.notice/1``) has text only.
 NGSI-LD property values cannot be null, so a withheld cell is left out of its
 breakdown and named in ``withheldCells``; a withheld total drops ``peopleCount``.
+
+A window with counting lines (``kazoe.counts/2``) adds one more ``CrowdFlowObserved`` per
+line (id ``...:<seq>:line:<name>``), as the data model describes a flow across one place:
+``peopleCountTowards`` = crossings into the line's "in" side, ``peopleCountAway`` = out of
+it, ``peopleCount`` their sum, and ``direction`` ``inbound`` or ``outbound`` for the
+dominant one (left out on a tie or when a cell is withheld). ``refDevice`` names the node.
 """
 
 from __future__ import annotations
@@ -98,6 +104,58 @@ def to_entity(stored: StoredWindow, *, with_context: bool = True) -> dict[str, A
     return entity
 
 
+def _line_entities(stored: StoredWindow, with_context: bool) -> list[dict[str, Any]]:
+    body, notice = stored.body, stored.notice
+    node_id, seq = body["node_id"], body["seq"]
+    about = {
+        line.get("name"): line.get("description")
+        for line in (notice or {}).get("counting_lines") or []
+        if isinstance(line, dict)
+    }
+    out = []
+    for name, row in (body.get("lines") or {}).items():
+        towards, away = row.get("in"), row.get("out")
+        entity: dict[str, Any] = {
+            "id": f"urn:ngsi-ld:{ENTITY_TYPE}:kazoe:{node_id}:{seq}:line:{name}",
+            "type": ENTITY_TYPE,
+            "dateObservedFrom": _datetime(body["window_start"]),
+            "dateObservedTo": _datetime(body["window_end"]),
+            "dateObserved": _prop(f"{body['window_start']}/{body['window_end']}"),
+            "name": _prop(f"{node_id}/{name}"),
+            "site": _prop(stored.site),
+            "areaServed": _prop(_location_text(notice) or stored.site),
+            "dataProvider": _prop(f"kazoe:{node_id}"),
+            "refDevice": {"type": "Relationship", "object": f"urn:ngsi-ld:Device:kazoe:{node_id}"},
+            "sequenceNumber": _prop(seq),
+            "suppressionThreshold": _prop(body["k"]),
+            "withheldCells": _prop(
+                [c for c in body.get("suppressed", []) if c.startswith(f"lines.{name}.")]
+            ),
+        }
+        if about.get(name):
+            entity["description"] = _prop(about[name])
+        if towards is not None:
+            entity["peopleCountTowards"] = _prop(towards)
+        if away is not None:
+            entity["peopleCountAway"] = _prop(away)
+        if towards is not None and away is not None:
+            entity["peopleCount"] = _prop(towards + away)
+            if towards != away:
+                entity["direction"] = _prop("inbound" if towards > away else "outbound")
+        geo = geo_of(notice)
+        if geo is not None:
+            entity["location"] = {"type": "GeoProperty", "value": geo}
+        if with_context:
+            entity["@context"] = CONTEXT
+        out.append(entity)
+    return out
+
+
+def to_entities(stored: StoredWindow, *, with_context: bool = True) -> list[dict[str, Any]]:
+    """The window's entity, then one per counting line (kazoe.counts/2 windows)."""
+    return [to_entity(stored, with_context=with_context), *_line_entities(stored, with_context)]
+
+
 class Pusher:
     """Pushes stored windows to a context broker from its own thread, in batches, with retries.
 
@@ -172,7 +230,7 @@ class Pusher:
             self._metrics.ngsi_pushed.inc(len(batch))
 
     def _push(self, keys: Sequence[tuple[str, int]]) -> None:
-        entities = [to_entity(w) for w in self._lookup(keys)]
+        entities = [e for w in self._lookup(keys) for e in to_entities(w)]
         if not entities:
             return
         headers = {"Content-Type": "application/ld+json"}

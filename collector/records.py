@@ -35,7 +35,7 @@ class Window:
     boot_id: str
     window_start_s: int
     window_end_s: int
-    cells: Cells  # "people", "gender.female", "age_bands.20-29", "joint.male.20-29"
+    cells: Cells  # "people", "gender.female", "age_bands.20-29", "joint.male.20-29", "lines.g.in"
     body: str
     received_ms: int
 
@@ -116,6 +116,9 @@ def flatten_cells(doc: dict[str, Any]) -> Cells:
     for g, row in (doc.get("joint") or {}).items():
         for b, v in row.items():
             cells[f"joint.{g}.{b}"] = v
+    for name, row in (doc.get("lines") or {}).items():  # kazoe.counts/2
+        for direction, v in row.items():
+            cells[f"lines.{name}.{direction}"] = v
     return cells
 
 

@@ -22,12 +22,14 @@ the published windows do not already show.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from edge.privacy.suppression import build_table, suppress
+import numpy as np
+
+from edge.privacy.suppression import Table, build_table, suppress
 
 GENDERS = ("female", "male", "unknown")
 WINDOWS_CELL = "_windows"
@@ -52,6 +54,7 @@ class Rollup:
     joint: dict[str, dict[str, Cell]] | None
     withheld: tuple[str, ...]
     k: int
+    lines: dict[str, dict[str, Cell]] | None = None  # counting line -> {"in": n, "out": n}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,6 +63,7 @@ class Rollup:
             "gender": self.gender,
             "age_bands": self.age_bands,
             "joint": self.joint,
+            "lines": self.lines,
             "withheld": list(self.withheld),
             "k": self.k,
         }
@@ -117,6 +121,8 @@ def _roll_up(key: tuple[tuple[str, int, int, int], ...], k: int) -> Rollup:
     )
     unknown = [i for i, name in enumerate(table.names) if known[name] is None]
     withheld = {table.names[i] for i in suppress(table, k, forced=unknown)}
+    lines, line_withheld = _lines(sums, value, k)
+    withheld |= line_withheld
 
     def shown(name: str) -> Cell:
         return None if name in withheld else known[name]
@@ -131,6 +137,34 @@ def _roll_up(key: tuple[tuple[str, int, int, int], ...], k: int) -> Rollup:
             if joint
             else None
         ),
-        withheld=tuple(n for n in table.names if n in withheld),
+        withheld=tuple(n for n in table.names if n in withheld) + tuple(sorted(line_withheld)),
         k=k,
+        lines=lines,
     )
+
+
+def _lines(
+    sums: Mapping[str, CellSum], value: Callable[[str], Cell], k: int
+) -> tuple[dict[str, dict[str, Cell]] | None, set[str]]:
+    """Counting-line cells of a roll-up, suppressed like the node does it.
+
+    Line cells are tied to no published total, so only primary suppression applies: an
+    unknown cell (withheld in some window, or missing from some window) and every cell with
+    0 < count < k are withheld, through the same suppression entry point.
+    """
+    names = sorted(n for n in sums if n.startswith("lines."))
+    if not names:
+        return None, set()
+    values = [value(n) for n in names]
+    table = Table(
+        tuple(names),
+        tuple(0 if v is None else v for v in values),
+        np.zeros((0, len(names)), dtype=np.int8),
+    )
+    unknown = [i for i, v in enumerate(values) if v is None]
+    withheld = {names[i] for i in suppress(table, k, forced=unknown)}
+    lines: dict[str, dict[str, Cell]] = {}
+    for name, v in zip(names, values, strict=True):
+        _, line, direction = name.split(".", 2)
+        lines.setdefault(line, {})[direction] = None if name in withheld else v
+    return lines, withheld

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp
 
 from collector.auth import AuthGuard, Credentials
 from collector.db import Database
-from collector.ngsi import ENTITY_TYPE, to_entity
+from collector.ngsi import ENTITY_TYPE, to_entities
 from collector.queries import site_hours, windows
 from collector.rollup import roll_up
 from collector.snapshot import HISTORY_HOURS, SnapshotCache, iso
@@ -145,7 +145,7 @@ def create_app(
                 found = windows(
                     conn, since_s=int(since), until_s=int(until), node_id=node_id, limit=limit
                 )
-            return [to_entity(w) for w in found]
+            return [e for w in found for e in to_entities(w)]
 
         return LdResponse(await run_sync(load))
 

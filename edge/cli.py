@@ -112,6 +112,18 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if verdict.ok else EXIT_FAILED
 
 
+def cmd_frame_setup(args: argparse.Namespace) -> int:
+    from edge.ops.frame_setup import serve
+
+    settings = _load(Path(args.config))
+    if isinstance(settings, int):
+        return settings
+    if args.source is not None:
+        source = settings.source.model_copy(update={"uri": args.source})
+        settings = settings.model_copy(update={"source": source})
+    return serve(settings, args.port)
+
+
 def cmd_watch(argv: list[str]) -> int:
     from edge.ops.watch import watch_main
 
@@ -153,6 +165,15 @@ def build_parser() -> argparse.ArgumentParser:
     notice.add_argument("--format", choices=["html", "md", "json"], default="html")
     notice.add_argument("--out", help="write to this file instead of standard output")
     notice.set_defaults(func=cmd_notice)
+
+    setup = sub.add_parser(
+        "frame-setup",
+        help="draw counting lines and privacy masks on one frame (page on 127.0.0.1 only)",
+    )
+    setup.add_argument("--config", required=True, help="TOML config file (its [source])")
+    setup.add_argument("--source", help="override [source] uri")
+    setup.add_argument("--port", type=int, default=8765, help="loopback port (0: any free one)")
+    setup.set_defaults(func=cmd_frame_setup)
 
     audit = sub.add_parser("audit", help="the node's tamper-evident audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)

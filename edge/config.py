@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tomllib
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from pydantic import (
 )
 
 from edge.errors import ConfigError
+from edge.geometry import RelPoint, check_points, check_polygon, point_in_polygon
 from edge.payload import label_text, storable_text
 
 Purpose = Literal["footfall", "demographics"]
@@ -212,11 +214,42 @@ class AttributesConfig(_Section):
 
 
 class TrackerConfig(_Section):
-    iou_threshold: float = Field(0.1, gt=0, lt=1, description="minimum overlap to continue a track")
-    max_center_dist: float = Field(
-        1.5, gt=0, le=10, description="max centre jump per match, in face widths"
+    iou_threshold: float = Field(
+        0.3, gt=0, lt=1, description="overlap with the predicted box that always passes the gate"
     )
-    max_missed_s: float = Field(1.0, gt=0, le=60, description="a track unseen this long has ended")
+    max_center_dist: float = Field(
+        0.6,
+        gt=0,
+        le=10,
+        description="centre gate for a track seen in the last frame, in widths of the smaller face",
+    )
+    gate_growth: float = Field(
+        1.6,
+        ge=0,
+        le=20,
+        description="how far the centre gate widens per second a track is unseen (face widths)",
+    )
+    max_size_ratio: float = Field(
+        1.6, gt=1, le=5, description="a detection this much larger or smaller is another person"
+    )
+    high_score: float = Field(
+        0.6,
+        gt=0,
+        lt=1,
+        description="detections at or above this start tracks; weaker ones only continue them",
+    )
+    duplicate_iou: float = Field(
+        0.7,
+        gt=0,
+        le=1,
+        description="a box this much inside another (of the smaller's area) is the same face",
+    )
+    max_missed_s: float = Field(
+        3.0,
+        gt=0,
+        le=60,
+        description="a track unseen this long has ended (re-identified by position until then)",
+    )
     min_hits: int = Field(5, ge=1, le=100, description="frames needed before a track counts")
 
 
@@ -242,6 +275,114 @@ class AggregateConfig(_Section):
         lows = [0, *self.age_bands]
         labels = [f"{lo}-{hi - 1}" for lo, hi in zip(lows, self.age_bands, strict=False)]
         return [*labels, f"{self.age_bands[-1]}+"]
+
+
+LINE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+MIN_LINE_LENGTH = 0.01  # relative frame units
+
+
+class CountingLine(_Section):
+    """A counting line: people whose track crosses it are counted per direction."""
+
+    name: str = Field(pattern=LINE_NAME_PATTERN, description="line name, used in payload cells")
+    start: RelPoint = Field(description="first end point, relative frame coordinates (x, y)")
+    end: RelPoint = Field(description="second end point, relative frame coordinates (x, y)")
+    in_side: Literal["left", "right"] = Field(
+        "left",
+        description="which side is 'in', looking along the line from start to end on screen",
+    )
+    description: str | None = Field(
+        None, min_length=1, max_length=200, description="what the line counts, for the notice"
+    )
+
+    @model_validator(mode="after")
+    def _line(self) -> CountingLine:
+        check_points((self.start, self.end))
+        if math.dist(self.start, self.end) < MIN_LINE_LENGTH:
+            raise ValueError(
+                f"line {self.name!r} has (nearly) zero length; its two points must differ"
+            )
+        return self
+
+
+class CountingZone(_Section):
+    """A zone: with zones configured, only people whose path enters one are counted."""
+
+    name: str = Field(pattern=LINE_NAME_PATTERN, description="zone name, for the notice")
+    polygon: tuple[RelPoint, ...] = Field(
+        min_length=3, max_length=64, description="corners in relative frame coordinates (x, y)"
+    )
+
+    @field_validator("polygon")
+    @classmethod
+    def _polygon(cls, polygon: tuple[RelPoint, ...]) -> tuple[RelPoint, ...]:
+        check_polygon(polygon)
+        return polygon
+
+
+class CountingConfig(_Section):
+    lines: tuple[CountingLine, ...] = Field((), max_length=16, description="[[counting.lines]]")
+    zones: tuple[CountingZone, ...] = Field(
+        (),
+        max_length=16,
+        description="[[counting.zones]]: when set, a person counts only if their path enters one",
+    )
+
+    @field_validator("lines")
+    @classmethod
+    def _unique(cls, lines: tuple[CountingLine, ...]) -> tuple[CountingLine, ...]:
+        names = [line.name for line in lines]
+        if len(set(names)) != len(names):
+            raise ValueError("line names must not repeat")
+        return lines
+
+    @field_validator("zones")
+    @classmethod
+    def _unique_zones(cls, zones: tuple[CountingZone, ...]) -> tuple[CountingZone, ...]:
+        names = [zone.name for zone in zones]
+        if len(set(names)) != len(names):
+            raise ValueError("zone names must not repeat")
+        return zones
+
+
+class PrivacyMask(_Section):
+    """A region the node never looks at: zeroed in the frame before any model sees it."""
+
+    name: str = Field(
+        min_length=1, max_length=100, description="what it hides, shown on the street notice"
+    )
+    polygon: tuple[RelPoint, ...] = Field(
+        min_length=3, max_length=64, description="corners in relative frame coordinates (x, y)"
+    )
+
+    @field_validator("polygon")
+    @classmethod
+    def _polygon(cls, polygon: tuple[RelPoint, ...]) -> tuple[RelPoint, ...]:
+        check_polygon(polygon)
+        return polygon
+
+
+MASK_GRID = 64  # coverage check: sample points per side
+
+
+class PrivacyConfig(_Section):
+    masks: tuple[PrivacyMask, ...] = Field((), max_length=32, description="[[privacy.masks]]")
+
+    @field_validator("masks")
+    @classmethod
+    def _not_everything(cls, masks: tuple[PrivacyMask, ...]) -> tuple[PrivacyMask, ...]:
+        if not masks:
+            return masks
+        grid = [(i + 0.5) / MASK_GRID for i in range(MASK_GRID)]
+        seen = any(
+            not any(point_in_polygon(x, y, m.polygon) for m in masks) for x in grid for y in grid
+        )
+        if not seen:
+            raise ValueError(
+                "the masks cover the whole frame, so the camera would see nothing; "
+                "mask only what must not be analysed"
+            )
+        return masks
 
 
 class PolicyConfig(_Section):
@@ -367,6 +508,8 @@ class NodeSettings(_Section):
     quality: QualityConfig = QualityConfig()
     attributes: AttributesConfig = AttributesConfig()
     tracker: TrackerConfig = TrackerConfig()
+    counting: CountingConfig = CountingConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
     models: ModelsConfig = ModelsConfig()
     metrics: MetricsConfig = MetricsConfig()
     home_assistant: HomeAssistantConfig = HomeAssistantConfig()
@@ -377,6 +520,11 @@ class NodeSettings(_Section):
             "policy": self.policy.model_dump(mode="json"),
             "aggregate": self.aggregate.model_dump(mode="json"),
         }
+        # Lines and masks change what is counted and seen; absent, old hashes stay valid.
+        if self.counting.lines or self.counting.zones:
+            doc["counting"] = self.counting.model_dump(mode="json")
+        if self.privacy.masks:
+            doc["privacy"] = self.privacy.model_dump(mode="json")
         digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
         return f"sha256:{digest}"
 

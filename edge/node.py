@@ -80,11 +80,12 @@ class Node:
         # systemd (Type=notify): READY after the first analysed frame, WATCHDOG after each.
         self.notifier = notifier or ServiceNotifier()
         self._ready = False
-        self.tracker = Tracker(settings.tracker)
+        self.tracker = Tracker(settings.tracker, settings.counting.lines, settings.counting.zones)
         self.aggregator = Aggregator(
             settings.aggregate,
             demographics=settings.policy.demographics,
             gender_margin=settings.attributes.gender_margin,
+            lines=tuple(line.name for line in settings.counting.lines),
         )
         self.stats = RunStats(started_monotonic=time.monotonic())
         self.stop_event = threading.Event()

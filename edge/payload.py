@@ -18,11 +18,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import jsonschema
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edge.errors import PayloadError
 
 COUNTS_SCHEMA_ID: Literal["kazoe.counts/1"] = "kazoe.counts/1"
+# /2 = /1 plus per-line crossing counts; a node without counting lines still sends /1.
+COUNTS_SCHEMA_V2: Literal["kazoe.counts/2"] = "kazoe.counts/2"
+LINE_NAME = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 STATUS_SCHEMA_ID: Literal["kazoe.status/1"] = "kazoe.status/1"
 NOTICE_SCHEMA_ID: Literal["kazoe.notice/1"] = "kazoe.notice/1"
 
@@ -103,12 +106,14 @@ class CountsPayload(_Wire):
                 "kazoe/v1/<node_id>/counts (QoS 1). Receivers must deduplicate on "
                 "(node_id, seq): a window may be delivered more than once. A null "
                 "cell was withheld by small-count suppression and is listed in "
-                "'suppressed'."
+                "'suppressed'. Schema kazoe.counts/2 adds 'lines' (crossings per counting "
+                "line and direction) and is sent only by nodes with [[counting.lines]]; "
+                "kazoe.counts/1 messages have no 'lines'."
             ),
         },
     )
 
-    schema_: Literal["kazoe.counts/1"] = Field(COUNTS_SCHEMA_ID, alias="schema")
+    schema_: Literal["kazoe.counts/1", "kazoe.counts/2"] = Field(COUNTS_SCHEMA_ID, alias="schema")
     node_id: NodeId
     boot_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="random id of this run of the node")
     seq: int = Field(
@@ -126,10 +131,20 @@ class CountsPayload(_Wire):
     joint: dict[Literal["female", "male", "unknown"], dict[Label, Cell]] | None = Field(
         None, description="gender x age band table"
     )
+    lines: (
+        dict[Annotated[str, Field(pattern=LINE_NAME)], dict[Literal["in", "out"], Cell]] | None
+    ) = Field(
+        None,
+        max_length=16,
+        description="kazoe.counts/2 only: crossings per counting line and direction "
+        "('in' = into the side the config calls in), counted in the window in which the "
+        "person's track ended",
+    )
     suppressed: list[Label] = Field(
         default_factory=list,
         max_length=1000,
-        description="cells withheld as null, e.g. 'people', 'gender.male', 'joint.female.20-29'",
+        description="cells withheld as null, e.g. 'people', 'gender.male', "
+        "'joint.female.20-29', 'lines.door.in'",
     )
     k: int = Field(
         strict=True, ge=1, le=MAX_COUNT, description="cells with 0 < count < k are withheld"
@@ -137,9 +152,19 @@ class CountsPayload(_Wire):
     policy_hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
     model: ModelIds
 
+    @model_validator(mode="after")
+    def _lines_need_v2(self) -> CountsPayload:
+        if (self.lines is not None) != (self.schema_ == COUNTS_SCHEMA_V2):
+            raise ValueError("'lines' comes with schema kazoe.counts/2 and only with it")
+        return self
+
     def to_json(self) -> bytes:
         """Compact JSON; withheld cells stay as explicit nulls, absent tables are left out."""
-        absent = {name for name in ("gender", "age_bands", "joint") if getattr(self, name) is None}
+        absent = {
+            name
+            for name in ("gender", "age_bands", "joint", "lines")
+            if getattr(self, name) is None
+        }
         return self.model_dump_json(by_alias=True, exclude=absent).encode()
 
 
@@ -188,6 +213,11 @@ class NoticeRetention(_Wire):
     iso8601: Label = Field(description="dpv:StorageDuration as an ISO 8601 duration, e.g. P7D")
 
 
+class NoticeLine(_Wire):
+    name: Label
+    description: Text | None = None
+
+
 class NoticePayload(_Wire):
     """Retained on ``kazoe/v1/<node_id>/notice``: what this node counts, why, and for how long."""
 
@@ -219,10 +249,31 @@ class NoticePayload(_Wire):
     policy_hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
     notice_url: Text | None = None
     pia_reference: Text | None = None
+    not_analysed: list[Text] | None = Field(
+        None,
+        max_length=32,
+        description="regions masked out of every frame before analysis ([[privacy.masks]] "
+        "names); absent when there are none",
+    )
+    counting_lines: list[NoticeLine] | None = Field(
+        None,
+        max_length=16,
+        description="lines whose crossings are counted per direction ([[counting.lines]]); "
+        "absent when there are none",
+    )
+    counting_zones: list[Label] | None = Field(
+        None,
+        max_length=16,
+        description="with [[counting.zones]], only people whose path enters one of these "
+        "zones are counted; absent when there are none",
+    )
     at: datetime
 
     def to_json(self) -> bytes:
-        return self.model_dump_json(by_alias=True).encode()
+        # Absent rather than null, so a node without masks or lines sends the notice as before.
+        optional = ("not_analysed", "counting_lines", "counting_zones")
+        absent = {n for n in optional if getattr(self, n) is None}
+        return self.model_dump_json(by_alias=True, exclude=absent).encode()
 
 
 SCHEMAS: dict[str, type[_Wire]] = {

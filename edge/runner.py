@@ -23,6 +23,7 @@ from edge.ops.metrics import NodeMetrics
 from edge.ops.progress import with_progress
 from edge.payload import ModelIds, StatusPayload
 from edge.privacy.audit import AuditLog
+from edge.privacy.masks import MaskSet
 from edge.privacy.notice import build_notice
 from edge.privacy.policy import check_purpose_coverage
 from edge.vision.analyser import Analyser, percentile
@@ -133,6 +134,7 @@ def assemble(settings: NodeSettings, options: RunOptions) -> Parts:
         settings.quality,
         focus=settings.detector,
         refresh_frames=settings.attributes.refresh_frames,
+        masks=MaskSet(settings.privacy.masks) if settings.privacy.masks else None,
     )
     return Parts(settings, models, analyser, source, outbox, audit, notice)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +16,12 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float32]
 ImageArray = npt.NDArray[np.uint8]
 BoolArray = npt.NDArray[np.bool_]
+
+
+class FrameFilter(Protocol):
+    """Changes a frame buffer in place before analysis (privacy masks: ``edge.privacy.masks``)."""
+
+    def apply(self, image: ImageArray) -> None: ...
 
 
 def utc(ts: float) -> datetime:
@@ -122,7 +129,8 @@ class AnalysedFrame:
 class FinishedTrack:
     """A person whose track has ended: counted once, in the window of ``ended_at``.
 
-    Holds only running means — no pixels, no embeddings, no path.
+    Holds only running means and crossing counts — no pixels, no embeddings, no path.
+    ``crossings`` is parallel to ``[[counting.lines]]``: (times in, times out) per line.
     """
 
     first_seen: float
@@ -130,6 +138,9 @@ class FinishedTrack:
     hits: int
     mean_age: float | None
     mean_p_male: float | None
+    crossings: tuple[tuple[int, int], ...] = ()
+    # False when [[counting.zones]] are set and the path entered none of them.
+    in_zone: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,3 +153,5 @@ class WindowCounts:
     gender: dict[str, int] | None
     age_bands: dict[str, int] | None
     joint: dict[str, dict[str, int]] | None
+    # Per counting line: {"in": n, "out": n}; None when no line is configured.
+    lines: dict[str, dict[str, int]] | None = None

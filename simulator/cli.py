@@ -33,6 +33,16 @@ OWN_ARGS: dict[str, tuple[str, str, str]] = {
         "score_main",
         "compare recorded counts with a scene's ground truth",
     ),
+    "track-score": (
+        "simulator.scoring.track_cli",
+        "track_score_main",
+        "MOTA, IDF1, ID switches of the tracker on a scene's per-frame truth boxes",
+    ),
+    "count-clips": (
+        "simulator.scoring.track_cli",
+        "count_clips_main",
+        "people counted vs truth on recorded clips (clip.mp4 + people.csv folders)",
+    ),
     "replay": (
         "simulator.replay",
         "replay_main",

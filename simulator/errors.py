@@ -11,3 +11,7 @@ class PortraitDownloadError(SceneError):
     def __init__(self, message: str, *, unreachable: bool = False) -> None:
         super().__init__(message)
         self.unreachable = unreachable
+
+
+class SimulatorError(Exception):
+    """A simulator command cannot go on (a video that does not open, a bad input file)."""

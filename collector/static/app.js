@@ -101,6 +101,16 @@ function histogram(bands) {
   return box;
 }
 
+function linesBox(lines) {
+  // Counting lines: crossings per direction; a withheld (null) cell shows as "<k".
+  if (!lines || Object.keys(lines).length === 0) return el("span", { class: "legend", text: "—" });
+  const list = el("ul", { class: "lines" });
+  for (const [name, row] of Object.entries(lines)) {
+    list.append(el("li", { "data-line": name, text: `${name}: in ${fmt(row.in)} · out ${fmt(row.out)}` }));
+  }
+  return list;
+}
+
 function noticeBox(notice) {
   const facts = el("dl");
   const add = (label, value) => {
@@ -114,6 +124,8 @@ function noticeBox(notice) {
   add("Retention", notice.retention ? `${notice.retention.days} days` : undefined);
   add("k", notice.k);
   add("Not collected", (notice.data_not_collected || []).join("; "));
+  add("Does not look at", (notice.not_analysed || []).join("; "));
+  add("Counting lines", (notice.counting_lines || []).map((l) => (l.description ? `${l.name} (${l.description})` : l.name)).join("; "));
   add("Notice URL", notice.notice_url);
   return el("div", { class: "notice-box" }, facts, el("pre", { class: "notice-json", text: JSON.stringify(notice, null, 2) }));
 }
@@ -123,7 +135,7 @@ function nodeChartRow(nodeId) {
   if (nodeChart && nodeChart.chart) nodeChart.chart.destroy();
   const canvas = el("canvas");
   const row = el("tr", { class: "chart-row", "data-chart-for": nodeId },
-    el("td", { colSpan: 11 },
+    el("td", { colSpan: 12 },
       el("div", { class: "chart-title node-chart-title", text: "loading…" }),
       el("div", { class: "chart node-chart" }, canvas)));
   const chart = window.Chart
@@ -185,13 +197,14 @@ function renderNodes(snapshot) {
       el("td", { class: "num people-range", text: total ? fmt(total.people) : "…" }),
       el("td", { class: "gender" }, total ? splitBar(total.gender, total.people) : null),
       el("td", { class: "ages" }, total ? histogram(total.age_bands) : null),
+      el("td", { class: "lines" }, total ? linesBox(total.lines) : null),
       el("td", { class: "history" }, chartButton),
       noticeCell,
     );
     rows.push(tr);
     if (chartNode === node.node_id) rows.push(nodeChartRow(node.node_id));
     if (node.notice && openNotices.has(node.node_id)) {
-      rows.push(el("tr", { class: "notice-row", "data-notice-for": node.node_id }, el("td", { colSpan: 11 }, noticeBox(node.notice))));
+      rows.push(el("tr", { class: "notice-row", "data-notice-for": node.node_id }, el("td", { colSpan: 12 }, noticeBox(node.notice))));
     }
   }
   body.replaceChildren(...rows);

@@ -1,11 +1,12 @@
-"""Fixed windows on the media clock: people, gender, age bands and their joint table.
+"""Fixed windows on the media clock: people, gender, age bands, their joint table, and
+crossings per counting line and direction.
 
 Windows are aligned to multiples of ``window_seconds`` since the epoch, so two
 replays of the same file (real time or full speed) close identical windows. A
-person is counted in the window in which their track ended, if it is still open
-when the tracker reports the track. A window closes as soon as the media clock
-passes its end, so it is sealed into the outbox at once and a crash loses at
-most the window in progress. The tracker reports a track ``max_missed_s`` after
+person is counted (with their line crossings) in the window in which their track
+ended, if it is still open when the tracker reports the track. A window closes as
+soon as the media clock passes its end, so it is sealed into the outbox at once and
+a crash loses at most the window in progress. The tracker reports a track ``max_missed_s`` after
 its last sighting: one that ended that close to the boundary is counted in the
 next window rather than holding the previous one open.
 """
@@ -44,14 +45,22 @@ class _Open:
     gender: dict[str, int] = field(default_factory=dict)
     bands: dict[str, int] = field(default_factory=dict)
     joint: dict[str, dict[str, int]] = field(default_factory=dict)
+    lines: dict[str, dict[str, int]] = field(default_factory=dict)
     saturated: bool = False
 
 
 class Aggregator:
     """Turns finished tracks into closed WindowCounts."""
 
-    def __init__(self, cfg: AggregateConfig, demographics: bool, gender_margin: float):
+    def __init__(
+        self,
+        cfg: AggregateConfig,
+        demographics: bool,
+        gender_margin: float,
+        lines: tuple[str, ...] = (),
+    ):
         self.cfg = cfg
+        self.line_names = lines
         self.demographics = demographics
         self.gender_margin = gender_margin
         # "unknown": a track with no attribute sample (attributes run every n-th frame), so
@@ -70,6 +79,7 @@ class Aggregator:
             gender=dict.fromkeys(GENDERS, 0),
             bands=dict.fromkeys(self.labels, 0),
             joint={g: dict.fromkeys(self.labels, 0) for g in GENDERS},
+            lines={name: {"in": 0, "out": 0} for name in self.line_names},
         )
 
     def _window(self, start: float) -> _Open:
@@ -89,6 +99,8 @@ class Aggregator:
         self._window(start)
 
     def add(self, track: FinishedTrack) -> None:
+        if not track.in_zone:
+            return  # [[counting.zones]]: this person never entered one, so is not counted
         start = self.window_start(track.ended_at)
         if self._next_start is None:
             self._next_start = start
@@ -103,6 +115,10 @@ class Aggregator:
                 win.saturated = True
             return
         win.people += 1
+        for name, (went_in, went_out) in zip(self.line_names, track.crossings, strict=False):
+            row = win.lines[name]
+            row["in"] = min(row["in"] + went_in, MAX_COUNT)
+            row["out"] = min(row["out"] + went_out, MAX_COUNT)
         if not self.demographics:
             return
         g = gender_of(track.mean_p_male, self.gender_margin)
@@ -121,6 +137,7 @@ class Aggregator:
             gender=dict(win.gender) if demo else None,
             age_bands=dict(win.bands) if demo else None,
             joint={g: dict(c) for g, c in win.joint.items()} if demo else None,
+            lines={n: dict(c) for n, c in win.lines.items()} if self.line_names else None,
         )
 
     def advance(self, now: float) -> list[WindowCounts]:

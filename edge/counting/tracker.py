@@ -1,46 +1,61 @@
 """Follow faces across frames so each person is counted once, when their track ends.
 
-Track state is geometry and running sums only: a box, a velocity, hit counts and
-the sums of age and p(male). No pixels, no embeddings, no path history. A track
-unseen for ``max_missed_s`` (media clock) ends; if it was seen in at least
-``min_hits`` frames it becomes one FinishedTrack, and its state is dropped.
+Motion only (DESIGN §6: no appearance features, no embeddings). Each track is a small
+Kalman filter over the face centre and width with constant velocity, on the media clock.
+Association per frame, as ByteTrack does it:
+
+1. detections scoring at least ``high_score`` against every live track, by least total
+   cost (Hungarian method), inside a gate;
+2. weaker detections against the tracks still unmatched (established ones, or ones seen
+   moments ago), so a face that the detector barely sees keeps its track and a half-hidden
+   face coming out from behind someone finds its own; weak detections never start one;
+3. the remaining strong detections start tentative tracks, unless they duplicate a face
+   already matched in this frame.
+
+The gate does not scale with the track's face size alone: a detection must be of a similar
+size (``max_size_ratio``), its distance is measured in widths of the *smaller* of the two
+faces (so a big foreground face's track cannot jump onto a small face behind it), and it
+widens with the time the track has been unseen (``gate_growth``), around the predicted
+position and, for a person who stopped while hidden, the last seen one. A track hidden for
+up to ``max_missed_s`` (a pillar, a passer-by) is re-identified that way, by position and
+time only; one that is predicted to have left the frame ends at once. Two tracks that come
+to cover the same face are merged into the older one.
+
+Track state is geometry and running sums only: Kalman mean and covariance, the last box,
+hit counts, sums of age and p(male), per counting line the last clear side and the
+crossings so far, and whether the path has entered a counting zone. No pixels, no
+embeddings, no path history.
+
+Why not a library: norfair pulls SciPy, filterpy and rich, supervision pulls SciPy,
+matplotlib and Pillow (hundreds of MB on a Raspberry Pi) and neither knows our media clock,
+our attribute sums or counting lines with dead bands; the whole tracker is a few hundred
+lines of numpy.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
-from edge.config import TrackerConfig
+from edge.config import CountingLine, CountingZone, TrackerConfig
+from edge.counting.assignment import assign
+from edge.counting.lines import Line, LineState
+from edge.geometry import point_in_polygon
 from edge.types import AnalysedFrame, FinishedTrack, FloatArray
 
-
-@dataclass(slots=True)
-class _Track:
-    box: FloatArray
-    velocity: FloatArray  # box change per second
-    first_seen: float
-    last_seen: float
-    hits: int = 1
-    attr_n: int = 0
-    age_sum: float = 0.0
-    p_male_sum: float = 0.0
-
-    def predicted(self, ts: float) -> FloatArray:
-        dt = min(ts - self.last_seen, 1.0)
-        moved: FloatArray = self.box + self.velocity * dt
-        return moved
-
-    def finish(self) -> FinishedTrack:
-        n = self.attr_n
-        return FinishedTrack(
-            first_seen=self.first_seen,
-            ended_at=self.last_seen,
-            hits=self.hits,
-            mean_age=self.age_sum / n if n else None,
-            mean_p_male=self.p_male_sum / n if n else None,
-        )
+RECENT_S = 0.5  # stage 2 only continues tracks seen this recently
+TENTATIVE_PATIENCE_S = 0.4  # a track with fewer than min_hits hits unseen this long is noise
+CONFIRM_HITS = 3  # hits after which a tentative track may be re-identified after a gap
+# Kalman noise, relative to the face width (walking people change speed slowly).
+ACCEL_STD = 1.5  # face widths / s^2
+MEASURE_STD = 0.06  # face widths
+INIT_VEL_STD = 4.0  # face widths / s
+WIDTH_HORIZON_S = 0.3  # the face width is extrapolated this far at most
+PARTIAL_BELOW = 0.88  # a detection narrower than this share of the face is a partial view
+PARTIAL_NOISE = 9.0  # its centre is trusted this much less (variance factor)
+EMERGING_RATIO = 1.3  # after a gap a face may come back this much smaller still (half-hidden)
 
 
 def iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
@@ -59,95 +74,344 @@ def iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
     return out
 
 
-def _centre_distance(a: FloatArray, b: FloatArray) -> FloatArray:
-    """Centre distance in units of the track's face width, (len(a), len(b))."""
-    ca = (a[:, :2] + a[:, 2:]) / 2
-    cb = (b[:, :2] + b[:, 2:]) / 2
-    width = np.maximum(a[:, 2] - a[:, 0], 1.0)
-    dist = np.linalg.norm(ca[:, None, :] - cb[None, :, :], axis=2) / width[:, None]
-    out: FloatArray = dist.astype(np.float32)
+def overlap_of_smaller(a: FloatArray, b: FloatArray) -> FloatArray:
+    """Pairwise intersection over the smaller box's area, (len(a), len(b))."""
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    smaller = np.minimum(area_a[:, None], area_b[None, :])
+    out: FloatArray = (inter / np.maximum(smaller, 1e-6)).astype(np.float32)
     return out
 
 
-class Tracker:
-    """Greedy IoU / centre-distance association with constant-velocity prediction."""
+def _cxcyw(boxes: FloatArray) -> FloatArray:
+    out: FloatArray = np.stack(
+        [
+            (boxes[:, 0] + boxes[:, 2]) / 2,
+            (boxes[:, 1] + boxes[:, 3]) / 2,
+            boxes[:, 2] - boxes[:, 0],
+        ],
+        axis=1,
+    ).astype(np.float32)
+    return out
 
-    def __init__(self, cfg: TrackerConfig) -> None:
+
+@dataclass(slots=True, eq=False)
+class _Track:
+    id: int
+    mean: FloatArray  # (3, 2): (cx, cy, w) x (position, velocity), pixels and pixels/s
+    cov: FloatArray  # (3, 2, 2)
+    aspect: float  # face height / width
+    size: float  # face width from whole-face boxes (partial views do not change it)
+    box: FloatArray  # last observed box
+    first_seen: float
+    last_seen: float
+    hits: int = 1
+    attr_n: int = 0
+    age_sum: float = 0.0
+    p_male_sum: float = 0.0
+    lines: list[LineState] = field(default_factory=list)
+    in_zone: bool = False  # with [[counting.zones]]: has the face centre entered one yet
+
+    @classmethod
+    def start(cls, tid: int, box: FloatArray, ts: float, n_lines: int) -> _Track:
+        cx, cy, w = (float(v) for v in _cxcyw(box[None])[0])
+        w = max(w, 1.0)
+        mean = np.array([[cx, 0.0], [cy, 0.0], [w, 0.0]], dtype=np.float32)
+        pos_var, vel_var = (MEASURE_STD * w) ** 2, (INIT_VEL_STD * w) ** 2
+        cov = np.tile(np.diag([pos_var, vel_var]).astype(np.float32), (3, 1, 1))
+        aspect = float((box[3] - box[1]) / w)
+        return cls(
+            id=tid,
+            mean=mean,
+            cov=cov,
+            aspect=aspect,
+            size=w,
+            box=box.copy(),
+            first_seen=ts,
+            last_seen=ts,
+            lines=[LineState() for _ in range(n_lines)],
+        )
+
+    def predict(self, ts: float) -> tuple[FloatArray, FloatArray]:
+        """Mean and covariance at ``ts`` (not stored: the track keeps its last posterior)."""
+        dt = max(0.0, ts - self.last_seen)
+        f = np.array([[1.0, dt], [0.0, 1.0]], dtype=np.float32)
+        q = (ACCEL_STD * float(self.mean[2, 0])) ** 2
+        noise = q * np.array([[dt**3 / 3, dt**2 / 2], [dt**2 / 2, dt]], dtype=np.float32)
+        mean: FloatArray = np.einsum("ij,dj->di", f, self.mean).astype(np.float32)
+        cov: FloatArray = (np.einsum("ij,djk,lk->dil", f, self.cov, f) + noise).astype(np.float32)
+        # Face size changes slowly; a box shrinking as its face slides behind a pillar must
+        # not be extrapolated into a tiny (or huge) face over a gap.
+        w = float(self.mean[2, 0])
+        grown = w + float(self.mean[2, 1]) * min(dt, WIDTH_HORIZON_S)
+        mean[2, 0] = min(max(grown, 0.8 * w, 4.0), 1.25 * w)
+        if dt > WIDTH_HORIZON_S:
+            mean[2, 0] = max(self.size, 4.0)  # over a gap: the face's own size
+        return mean, cov
+
+    def correct(self, ts: float, box: FloatArray) -> None:
+        mean, cov = self.predict(ts)
+        z = _cxcyw(box[None])[0]
+        # A box much narrower than the face was is a face partly hidden (sliding behind a
+        # pillar or a passer-by): its centre is biased and its width is not the face's, so
+        # it moves the centre gently and leaves the face size alone.
+        partial = float(z[2]) < PARTIAL_BELOW * self.size
+        dims = 2 if partial else 3
+        r = (MEASURE_STD * max(float(mean[2, 0]), 1.0)) ** 2 * (PARTIAL_NOISE if partial else 1.0)
+        innovation = z[:dims] - mean[:dims, 0]
+        s = cov[:dims, 0, 0] + r
+        gain = cov[:dims, :, 0] / s[:, None]  # (dims, 2)
+        mean[:dims] = mean[:dims] + gain * innovation[:, None]
+        cov[:dims] = cov[:dims] - gain[:, :, None] * cov[:dims, 0, None, :]
+        self.mean, self.cov = mean.astype(np.float32), cov.astype(np.float32)
+        if partial:
+            self.mean[2, 0], self.mean[2, 1] = self.size, 0.0
+        else:
+            self.size = 0.8 * self.size + 0.2 * float(z[2])
+            self.aspect = 0.8 * self.aspect + 0.2 * float((box[3] - box[1]) / max(float(z[2]), 1.0))
+        self.box = box.copy()
+        self.last_seen = ts
+
+    def box_at(self, ts: float) -> FloatArray:
+        mean, _ = self.predict(ts)
+        cx, cy, w = (float(v) for v in mean[:, 0])
+        h = w * self.aspect
+        return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dtype=np.float32)
+
+    def absorb(self, other: _Track) -> None:
+        """Take over ``other`` (the same face, tracked twice): its hits, sums and crossings."""
+        newer = other.last_seen > self.last_seen
+        if newer:
+            self.mean, self.cov, self.aspect = other.mean, other.cov, other.aspect
+            self.size = other.size
+            self.box, self.last_seen = other.box, other.last_seen
+        self.first_seen = min(self.first_seen, other.first_seen)
+        self.hits += other.hits
+        self.attr_n += other.attr_n
+        self.age_sum += other.age_sum
+        self.p_male_sum += other.p_male_sum
+        self.in_zone = self.in_zone or other.in_zone
+        for mine, theirs in zip(self.lines, other.lines, strict=True):
+            mine.absorb(theirs, newer)
+
+    def finish(self) -> FinishedTrack:
+        n = self.attr_n
+        return FinishedTrack(
+            first_seen=self.first_seen,
+            ended_at=self.last_seen,
+            hits=self.hits,
+            mean_age=self.age_sum / n if n else None,
+            mean_p_male=self.p_male_sum / n if n else None,
+            crossings=tuple((s.went_in, s.went_out) for s in self.lines),
+            in_zone=self.in_zone,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TrackBoxes:
+    """The tracks that were matched in the latest frame: ephemeral ids and observed boxes.
+
+    For scoring (MOT metrics) and the setup tool; never published or stored.
+    """
+
+    ids: tuple[int, ...] = ()
+    boxes: FloatArray = field(default_factory=lambda: np.zeros((0, 4), dtype=np.float32))
+
+
+class Tracker:
+    """Kalman + two-stage Hungarian association; see the module docstring."""
+
+    def __init__(
+        self,
+        cfg: TrackerConfig,
+        lines: tuple[CountingLine, ...] = (),
+        zones: tuple[CountingZone, ...] = (),
+    ) -> None:
         self.cfg = cfg
+        self.lines = [Line.from_config(line) for line in lines]
+        self.zones = [zone.polygon for zone in zones]
         self._tracks: list[_Track] = []
+        self._next_id = 1
+        self._latest = TrackBoxes()
 
     @property
     def active(self) -> int:
         return len(self._tracks)
 
-    def _match(self, predicted: FloatArray, boxes: FloatArray) -> list[tuple[int, int]]:
+    @property
+    def latest(self) -> TrackBoxes:
+        return self._latest
+
+    def _cost(
+        self, tracks: list[_Track], boxes: FloatArray, ts: float, stage_two: bool
+    ) -> FloatArray:
+        """(tracks, detections) cost in [0, 2]; inf outside the gate."""
+        cfg = self.cfg
+        if not tracks or len(boxes) == 0:
+            return np.zeros((len(tracks), len(boxes)), dtype=np.float32)
+        predicted = np.stack([t.box_at(ts) for t in tracks])
+        last = np.stack([t.box for t in tracks])
+        unseen = np.array([ts - t.last_seen for t in tracks], dtype=np.float32)
         iou = iou_matrix(predicted, boxes)
-        dist = _centre_distance(predicted, boxes)
-        # Score: overlap first, then closeness; pairs beyond both limits never match.
-        allowed = (iou >= self.cfg.iou_threshold) | (dist <= self.cfg.max_center_dist)
-        score = np.where(allowed, iou + 1.0 / (1.0 + dist), -np.inf)
-        pairs: list[tuple[int, int]] = []
-        if score.size == 0:
-            return pairs
-        order = np.argsort(-score, axis=None)
-        used_t: set[int] = set()
-        used_d: set[int] = set()
-        for flat in order:
-            t, d = divmod(int(flat), score.shape[1])
-            if not np.isfinite(score[t, d]):
-                break
-            if t in used_t or d in used_d:
-                continue
-            used_t.add(t)
-            used_d.add(d)
-            pairs.append((t, d))
-        return pairs
+        p, lst, d = _cxcyw(predicted), _cxcyw(last), _cxcyw(boxes)
+        smaller = np.maximum(np.minimum(p[:, None, 2], d[None, :, 2]), 1.0)
+        ratio = np.maximum(p[:, None, 2], d[None, :, 2]) / smaller
+        from_pred = np.linalg.norm(p[:, None, :2] - d[None, :, :2], axis=2) / smaller
+        from_last = np.linalg.norm(lst[:, None, :2] - d[None, :, :2], axis=2) / smaller
+        reach = cfg.max_center_dist + cfg.gate_growth * unseen[:, None]
+        near = np.minimum(from_pred / reach, from_last / cfg.max_center_dist)
+        overlap = iou >= (cfg.iou_threshold if not stage_two else max(cfg.iou_threshold, 0.3))
+        # A face coming out from behind something is at first only partly visible: after a
+        # gap, a smaller box may belong to the track within a wider size ratio.
+        emerging = (unseen[:, None] >= 0.2) & (d[None, :, 2] < p[:, None, 2])
+        sized = (ratio <= cfg.max_size_ratio) | (
+            emerging & (ratio <= cfg.max_size_ratio * EMERGING_RATIO)
+        )
+        allowed = sized & ((near <= 1.0) | overlap)
+        cost = (1.0 - iou) + np.minimum(near, 1.0)
+        out: FloatArray = np.where(allowed, cost, np.inf).astype(np.float32)
+        return out
 
     def update(self, frame: AnalysedFrame) -> list[FinishedTrack]:
         """Associate one frame's faces; returns the tracks that ended by this frame's time."""
         ts = frame.ts
-        boxes = frame.detections.boxes
-        ages, p_male = frame.attributes.age, frame.attributes.p_male
-        predicted = (
-            np.stack([t.predicted(ts) for t in self._tracks])
-            if self._tracks
-            else np.zeros((0, 4), dtype=np.float32)
-        )
-        matched_d: set[int] = set()
-        for t_idx, d_idx in self._match(predicted, boxes):
-            track = self._tracks[t_idx]
-            dt = ts - track.last_seen
-            if dt > 0:
-                new_velocity = (boxes[d_idx] - track.box) / dt
-                track.velocity = (0.5 * track.velocity + 0.5 * new_velocity).astype(np.float32)
-            track.box = boxes[d_idx].copy()
-            track.last_seen = ts
+        det = frame.detections
+        boxes, scores = det.boxes, det.scores
+        single = self._one_box_per_face(boxes, scores)
+        strong = single[scores[single] >= self.cfg.high_score]
+        weak = single[scores[single] < self.cfg.high_score]
+        matched: dict[int, int] = {}  # track index -> detection index
+        tracks = self._tracks
+        # Stage 1: strong detections against every live track.
+        cost = self._cost(tracks, boxes[strong], ts, stage_two=False)
+        for t, j in assign(cost, 2.0):
+            matched[t] = int(strong[j])
+        # Stage 2: weak detections only continue tracks: established ones (a weak face coming
+        # out from behind someone is the hidden track's) or ones seen moments ago.
+        rest = [
+            i
+            for i, t in enumerate(tracks)
+            if i not in matched and (t.hits >= CONFIRM_HITS or ts - t.last_seen <= RECENT_S)
+        ]
+        if rest and len(weak):
+            cost = self._cost([tracks[i] for i in rest], boxes[weak], ts, stage_two=True)
+            for t, j in assign(cost, 2.0):
+                matched[rest[t]] = int(weak[j])
+        for t_idx, d_idx in matched.items():
+            track = tracks[t_idx]
+            track.correct(ts, boxes[d_idx])
             track.hits += 1
-            self._observe(track, ages, p_male, d_idx)
-            matched_d.add(d_idx)
-        for d_idx in range(len(boxes)):
-            if d_idx not in matched_d:
-                track = _Track(
-                    box=boxes[d_idx].copy(),
-                    velocity=np.zeros(4, dtype=np.float32),
-                    first_seen=ts,
-                    last_seen=ts,
-                )
-                self._observe(track, ages, p_male, d_idx)
-                self._tracks.append(track)
-        return self._expire(ts)
+            if scores[d_idx] >= self.cfg.high_score:
+                self._observe(track, frame, d_idx)
+            self._cross(track, frame)
+        # Stage 3: new tracks from strong detections that are not a second box on a face.
+        used = set(matched.values())
+        taken = boxes[sorted(used)] if used else np.zeros((0, 4), dtype=np.float32)
+        fresh: list[_Track] = []
+        for d_idx in (int(i) for i in strong if int(i) not in used):
+            box = boxes[d_idx]
+            if len(taken) and overlap_of_smaller(box[None], taken).max() >= self.cfg.duplicate_iou:
+                continue
+            track = _Track.start(self._next_id, box, ts, len(self.lines))
+            self._next_id += 1
+            self._observe(track, frame, d_idx)
+            self._cross(track, frame)
+            fresh.append(track)
+            taken = np.concatenate([taken, box[None]])
+        self._tracks = tracks + fresh
+        self._merge_duplicates(ts)
+        seen_now = [t for t in self._tracks if t.last_seen == ts]
+        self._latest = TrackBoxes(
+            tuple(t.id for t in seen_now),
+            np.stack([t.box for t in seen_now]) if seen_now else np.zeros((0, 4), dtype=np.float32),
+        )
+        return self._expire(ts, frame.width, frame.height)
+
+    def _one_box_per_face(self, boxes: FloatArray, scores: FloatArray) -> npt.NDArray[np.intp]:
+        """Indices of detections that are not mostly inside a higher-scoring one.
+
+        Two boxes on one face (pyramid scales, a loose box round a tight one) survive NMS
+        when one contains the other; only the better-scoring one may match or start a track.
+        """
+        order = np.argsort(-scores, kind="stable")
+        if len(order) < 2:
+            return order.astype(np.intp)
+        cover = overlap_of_smaller(boxes, boxes)
+        kept: list[int] = []
+        for i in (int(v) for v in order):
+            if all(cover[i, j] < self.cfg.duplicate_iou for j in kept):
+                kept.append(i)
+        return np.array(sorted(kept), dtype=np.intp)
+
+    def _merge_duplicates(self, ts: float) -> None:
+        """A track started after another vanished, covering that one's predicted box, is the
+        same face found again (at a scale the size gate refused): the older track takes it over.
+
+        Only a track born after the other was last seen qualifies: a near person's track that
+        covers a far person hidden behind them existed before and stays a different person.
+        """
+        born = [t for t in self._tracks if t.last_seen == ts and t.first_seen > ts - RECENT_S]
+        hidden = [t for t in self._tracks if t.last_seen < ts and t.hits >= CONFIRM_HITS]
+        if not born or not hidden:
+            return
+        cover = overlap_of_smaller(
+            np.stack([t.box for t in born]), np.stack([t.box_at(ts) for t in hidden])
+        )
+        gone: set[int] = set()
+        for i, j in zip(*np.nonzero(cover >= self.cfg.duplicate_iou), strict=True):
+            new, old = born[int(i)], hidden[int(j)]
+            if new.first_seen <= old.last_seen or id(new) in gone or id(old) in gone:
+                continue
+            old.absorb(new)
+            gone.add(id(new))
+        self._tracks = [t for t in self._tracks if id(t) not in gone]
+
+    def _cross(self, track: _Track, frame: AnalysedFrame) -> None:
+        """Line crossings and zone entry of the track's newest face centre."""
+        if not self.lines and not self.zones:
+            track.in_zone = True
+            return
+        x0, y0, x1, y1 = (float(v) for v in track.box)
+        p = ((x0 + x1) / 2 / max(frame.width, 1), (y0 + y1) / 2 / max(frame.height, 1))
+        for line, state in zip(self.lines, track.lines, strict=True):
+            state.observe(line, p)
+        if not self.zones:
+            track.in_zone = True
+        elif not track.in_zone:
+            track.in_zone = any(point_in_polygon(p[0], p[1], zone) for zone in self.zones)
 
     @staticmethod
-    def _observe(track: _Track, ages: FloatArray | None, p_male: FloatArray | None, i: int) -> None:
+    def _observe(track: _Track, frame: AnalysedFrame, i: int) -> None:
+        ages, p_male = frame.attributes.age, frame.attributes.p_male
         # NaN: a poor face (edge.vision.quality) that fed no age/gender; it is still a person.
         if ages is not None and p_male is not None and np.isfinite(ages[i] + p_male[i]):
             track.attr_n += 1
             track.age_sum += float(ages[i])
             track.p_male_sum += float(p_male[i])
 
-    def _expire(self, now: float) -> list[FinishedTrack]:
-        ended = [t for t in self._tracks if now - t.last_seen > self.cfg.max_missed_s]
-        self._tracks = [t for t in self._tracks if now - t.last_seen <= self.cfg.max_missed_s]
+    def _ended(self, track: _Track, now: float, width: int, height: int) -> bool:
+        unseen = now - track.last_seen
+        if unseen > self.cfg.max_missed_s:
+            return True
+        if track.hits < CONFIRM_HITS and unseen > TENTATIVE_PATIENCE_S:
+            return True
+        if width and height and unseen > 0:
+            # Predicted to have walked out of the frame (its centre is outside): nothing left
+            # to re-identify, and someone walking in at that edge is someone else.
+            cx, cy = (float(v) for v in track.predict(now)[0][:2, 0])
+            return not (0 <= cx < width and 0 <= cy < height)
+        return False
+
+    def _expire(self, now: float, width: int = 0, height: int = 0) -> list[FinishedTrack]:
+        ended = [t for t in self._tracks if self._ended(t, now, width, height)]
+        if not ended:
+            return []
+        self._tracks = [t for t in self._tracks if t not in ended]
         return [t.finish() for t in ended if t.hits >= self.cfg.min_hits]
 
     def advance(self, now: float) -> list[FinishedTrack]:

@@ -66,6 +66,13 @@ def build_notice(settings: NodeSettings, at: datetime) -> NoticePayload:
             "policy_hash": settings.policy_hash(),
             "notice_url": policy.notice_url,
             "pia_reference": policy.pia_reference,
+            "not_analysed": [m.name for m in settings.privacy.masks] or None,
+            "counting_lines": [
+                {"name": line.name, "description": line.description}
+                for line in settings.counting.lines
+            ]
+            or None,
+            "counting_zones": [zone.name for zone in settings.counting.zones] or None,
             "at": at,
         }
     )
@@ -95,8 +102,23 @@ def render_markdown(notice: NoticePayload) -> str:
     for purpose in notice.purposes:
         ja = PURPOSE_TEXT[purpose.id][1]
         lines.append(f"- {ja} / {purpose.description} ({purpose.dpv})")
+    for line in notice.counting_lines or []:
+        what = f": {line.description}" if line.description else ""
+        lines.append(
+            f"- ライン「{line.name}」の通過人数（方向別） / crossings of line '{line.name}' "
+            f"per direction{what}"
+        )
+    if notice.counting_zones:
+        zones = ", ".join(notice.counting_zones)
+        lines.append(f"- 計数する区域 / people are counted only inside: {zones}")
     lines += ["", "## 取得しないもの / Never collected"]
     lines += [f"- {ja} / {en}" for en, ja in NOT_COLLECTED]
+    if notice.not_analysed:
+        lines += ["", "## このカメラが見ない場所 / This camera does not look at"]
+        lines += [f"- {name}" for name in notice.not_analysed]
+        lines.append(
+            "- （解析の前に画像から消去） / (blanked out of every image before any analysis)"
+        )
     lines += [
         "",
         "## 保存と保護 / Storage and protection",
@@ -118,8 +140,29 @@ def render_html(notice: NoticePayload) -> str:
         f"<li><span lang='ja'>{e(PURPOSE_TEXT[p.id][1])}</span> / {e(p.description)}</li>"
         for p in notice.purposes
     )
+    purposes += "".join(
+        f"<li><span lang='ja'>ライン「{e(line.name)}」の通過人数（方向別）</span> / "
+        f"crossings of line '{e(line.name)}' per direction"
+        + (f": {e(line.description)}" if line.description else "")
+        + "</li>"
+        for line in notice.counting_lines or []
+    )
+    if notice.counting_zones:
+        purposes += (
+            "<li><span lang='ja'>計数する区域</span> / people are counted only inside: "
+            + e(", ".join(notice.counting_zones))
+            + "</li>"
+        )
     never = "".join(
         f"<li><span lang='ja'>{e(ja)}</span> / {e(en)}</li>" for en, ja in NOT_COLLECTED
+    )
+    masked = (
+        "<h2>このカメラが見ない場所 / This camera does not look at</h2><ul>"
+        + "".join(f"<li>{e(name)}</li>" for name in notice.not_analysed)
+        + "</ul><p class='small'>解析の前に画像から消去されます / blanked out of every image "
+        "before any analysis</p>"
+        if notice.not_analysed
+        else ""
     )
     qr = (
         f"<figure>{qr_svg(notice.notice_url)}<figcaption>{e(notice.notice_url)}</figcaption></figure>"
@@ -146,6 +189,7 @@ figure svg {{ width: 42mm; height: 42mm; }} figcaption {{ font-size: 8pt; word-b
 <p>{e(notice.statement)}</p>
 <h2>目的と公開するデータ / What is counted</h2><ul>{purposes}</ul>
 <h2>取得しないもの / Never collected</h2><ul>{never}</ul>
+{masked}
 <h2>保存と保護 / Storage and protection</h2><ul>
 <li>{notice.window_seconds}秒ごとの集計のみ送信 / only counts per {notice.window_seconds} s window are sent</li>
 <li>{notice.k}人未満の集計値は公開しません / any count below {notice.k} is withheld</li>

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from edge.config import NodeSettings
 from edge.errors import ConfigError
-from edge.payload import CountsPayload, ModelIds
-from edge.privacy.suppression import build_table, suppress
+from edge.payload import COUNTS_SCHEMA_ID, COUNTS_SCHEMA_V2, CountsPayload, ModelIds
+from edge.privacy.suppression import Table, build_table, suppress
 from edge.types import WindowCounts, utc
 
 # Which declared purpose covers each published field.
@@ -20,6 +22,7 @@ FIELD_PURPOSE = {
     "gender": "demographics",
     "age_bands": "demographics",
     "joint": "demographics",
+    "lines": "footfall",
 }
 
 
@@ -28,6 +31,8 @@ def published_fields(settings: NodeSettings) -> list[str]:
     fields = ["people"]
     if settings.policy.demographics:
         fields += ["gender", "age_bands", "joint"]
+    if settings.counting.lines:
+        fields.append("lines")
     return fields
 
 
@@ -41,6 +46,21 @@ def check_purpose_coverage(settings: NodeSettings) -> None:
                 f"policy.purposes: field '{name}' would be published but needs purpose "
                 f"'{need}', which is not declared; add it or stop publishing '{name}'"
             )
+
+
+def _suppressed_lines(lines: dict[str, dict[str, int]] | None, k: int) -> set[str]:
+    """Line cells to withhold: every cell with 0 < count < k.
+
+    Line cells are tied to no published total (a person may cross a line twice, or not at
+    all), so no withheld cell can be recomputed and primary suppression is all there is; the
+    cells still go through the same suppression entry point as the rest of the window.
+    """
+    if not lines:
+        return set()
+    names = [f"lines.{n}.{d}" for n, row in lines.items() for d in row]
+    values = [v for row in lines.values() for v in row.values()]
+    table = Table(tuple(names), tuple(values), np.zeros((0, len(names)), dtype=np.int8))
+    return {names[i] for i in suppress(table, k)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +90,7 @@ def seal(
         time_limit_s=settings.policy.suppression_time_limit_ms / 1000,
     )
     hidden = {table.names[i] for i in withheld}
+    hidden |= _suppressed_lines(counts.lines, k)
 
     def cell(name: str, value: int) -> int | None:
         return None if name in hidden else value
@@ -90,9 +111,17 @@ def seal(
         if counts.joint
         else None
     )
+    lines = (
+        {
+            name: {d: cell(f"lines.{name}.{d}", v) for d, v in row.items()}
+            for name, row in counts.lines.items()
+        }
+        if counts.lines is not None
+        else None
+    )
     payload = CountsPayload.model_validate(
         {
-            "schema": "kazoe.counts/1",
+            "schema": COUNTS_SCHEMA_ID if lines is None else COUNTS_SCHEMA_V2,
             "node_id": settings.node.id,
             "boot_id": boot_id,
             "seq": seq,
@@ -102,6 +131,7 @@ def seal(
             "gender": gender,
             "age_bands": bands,
             "joint": joint,
+            "lines": lines,
             "suppressed": sorted(hidden),
             "k": k,
             "policy_hash": settings.policy_hash(),

@@ -1,6 +1,8 @@
-"""Detector + attributes on one frame, then the frame's pixels are overwritten.
+"""Privacy masks, detector + attributes on one frame, then the frame's pixels are overwritten.
 
-This is the only place a frame's pixels are read. Whatever happens during
+This is the only place a frame's pixels are read. Masked regions are zeroed first, in the
+buffer itself, so no model ever sees them (the masks come from ``edge.privacy.masks``,
+handed in by the runner so that this stage does not import a later one). Whatever happens during
 analysis, the buffer is zeroed before the frame is released, and the time from
 capture to overwrite (the frame's lifetime) is recorded.
 
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge.config import DetectorConfig, QualityConfig
-from edge.types import AnalysedFrame, Detections, FaceAttributes, Frame, ImageArray
+from edge.types import AnalysedFrame, Detections, FaceAttributes, Frame, FrameFilter, ImageArray
 from edge.vision.attributes import AttributeEstimator
 from edge.vision.face_detector import FaceDetector
 from edge.vision.focus import Focus, RegionDetector
@@ -46,10 +48,12 @@ class Analyser:
         every_n_frames: int = 1,
         quality: QualityConfig | None = None,
         *,
+        masks: FrameFilter | None = None,
         focus: DetectorConfig | None = None,
         refresh_frames: int = 1,
     ) -> None:
         """``focus``: search regions between whole frames (when the detector can)."""
+        self.masks = masks
         self.detector = detector
         self.quality = quality or QualityConfig()
         self.estimator = estimator
@@ -76,6 +80,8 @@ class Analyser:
 
     def analyse(self, frame: Frame) -> AnalysedFrame:
         try:
+            if self.masks is not None:
+                self.masks.apply(frame.image)
             t0 = time.perf_counter()
             detections: Detections = assess(self._detect(frame.image), self.quality)
             t1 = time.perf_counter()

@@ -62,6 +62,17 @@ def scene_parser() -> argparse.ArgumentParser:
         help="people who stand in view for 10-20 s (default 1 when --people >= 5)",
     )
     p.add_argument(
+        "--occlusion",
+        action="store_true",
+        help="add a pillar and let people pass behind others (each hidden 0.5-3 s at a time)",
+    )
+    p.add_argument(
+        "--boxes",
+        type=Path,
+        default=None,
+        help="per-frame truth boxes CSV (default: next to --truth, NAME.boxes.csv)",
+    )
+    p.add_argument(
         "--cache", type=Path, default=DEFAULT_CACHE, help="where the downloaded portraits are kept"
     )
     faces = p.add_argument_group("labelled faces (one photo per person, with ground truth)")

@@ -8,6 +8,7 @@ source for both the rendering and the ground truth.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,11 +158,13 @@ def plan_walkers(
     fps: float,
     seconds: float | None,
     one_face_each: bool = False,
+    accept: Callable[[Track, int], bool] | None = None,
 ) -> list[Walker]:
     """Place ``people`` paths spread over the video so that no face is covered > 30 %.
 
     Person ``i`` gets a random face, or face ``i`` with ``one_face_each`` (a labelled source
-    where every person is a different photo).
+    where every person is a different photo). ``accept`` replaces the 30 % rule (occlusion
+    scenes: :class:`simulator.scenes.occlusion.Crowd`); it records the tracks it accepts.
     """
     fmin, fmax = face_range(height)
     y_far, y_near = 0.14 * height, 0.58 * height
@@ -211,13 +214,18 @@ def plan_walkers(
             track = walker.track(fps)
             if seconds is not None and _visible_frames(track, width, height, fps, seconds) < fps:
                 continue
-            if all(worst_occlusion(track, other) <= MAX_OCCLUDED for other in tracks):
+            if accept is not None:
+                placed = accept(track, pid)
+            else:
+                placed = all(worst_occlusion(track, other) <= MAX_OCCLUDED for other in tracks)
+            if placed:
                 walkers.append(walker)
                 tracks.append(track)
                 break
         else:
             raise SceneError(
-                f"cannot place person {pid + 1} of {people} without faces covering each other; "
+                f"cannot place person {pid + 1} of {people} without faces covering each other "
+                "(or, with --occlusion, hidden too long); "
                 "use fewer --people or more --seconds"
             )
     return walkers

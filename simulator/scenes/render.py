@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from simulator.scenes.occlusion import Pillar
 from simulator.scenes.paths import BODY_TOP, Track, Walker
 from simulator.scenes.portraits import FaceItem
 
@@ -185,3 +186,13 @@ def draw_people(
             cv2.resize(look.alpha, (w, h), interpolation=cv2.INTER_LINEAR), dtype=np.float32
         )
         _paste(frame, face, alpha, x0, y0)
+
+
+def draw_pillar(frame: Image, pillar: Pillar) -> None:
+    """A concrete column in front of the street, with a shaded edge so it reads as round."""
+    height = frame.shape[0]
+    width = pillar.x1 - pillar.x0
+    shade = 105 + 45 * np.sin(np.linspace(0.2, np.pi - 0.2, width))
+    column = np.stack([shade, shade * 1.02, shade * 1.05], axis=1).clip(0, 255).astype(np.uint8)
+    frame[:, pillar.x0 : pillar.x1] = column[None, :, :]
+    cv2.rectangle(frame, (pillar.x0 - 6, 0), (pillar.x1 + 6, int(0.03 * height)), (90, 92, 96), -1)

@@ -24,11 +24,13 @@ import numpy as np
 from edge.config import DEFAULT_AGE_EDGES
 from simulator.errors import SceneError
 from simulator.scenes.args import check_paths, scene_parser
+from simulator.scenes.boxes import FrameBox, boxes_csv
 from simulator.scenes.labelled import LabelledSource, load_labelled, person_labels
 from simulator.scenes.labels import Bands
+from simulator.scenes.occlusion import Crowd, Pillar, visibility
 from simulator.scenes.paths import Track, Walker, plan_walkers
 from simulator.scenes.portraits import FaceItem, Image, load_portraits
-from simulator.scenes.render import Look, background, draw_people, make_look
+from simulator.scenes.render import Look, background, draw_people, draw_pillar, make_look
 from simulator.scenes.truth import (
     VISIBLE_FRACTION,
     PersonTruth,
@@ -53,6 +55,7 @@ class SceneSpec:
     lingerers: int | None = None  # None: 1 when people >= 5, else 0
     age_bands: tuple[int, ...] = DEFAULT_AGE_EDGES  # the node's [aggregate] age_bands
     faces_note: str | None = None  # where labelled faces came from (recorded in the truth)
+    occlusion: bool = False  # a pillar, and people who pass behind others (0.5-3 s hidden)
 
     def validate(self) -> None:
         """Raise ValueError naming the bad option."""
@@ -95,6 +98,7 @@ class ScenePlan:
     walkers: list[Walker]
     tracks: list[Track]
     truth: SceneTruth
+    pillar: Pillar | None = None
 
 
 def _rng(seed: int, stream: int) -> np.random.Generator:
@@ -111,6 +115,8 @@ def plan_scene(spec: SceneSpec, faces: Sequence[FaceItem]) -> ScenePlan:
         raise SceneError(f"a labelled face source needs {spec.people} faces, got {len(faces)}")
     bands = Bands(spec.age_bands)
     aspects = [f.image.shape[0] / f.image.shape[1] for f in faces]
+    pillar = Pillar.for_frame(spec.width) if spec.occlusion else None
+    crowd = Crowd(spec.width, spec.height, spec.fps, pillar) if spec.occlusion else None
     walkers = plan_walkers(
         _rng(spec.seed, _STREAM_PATHS),
         people=spec.people,
@@ -121,6 +127,7 @@ def plan_scene(spec: SceneSpec, faces: Sequence[FaceItem]) -> ScenePlan:
         fps=spec.fps,
         seconds=spec.seconds,
         one_face_each=labelled,
+        accept=crowd.accept if crowd is not None else None,
     )
     tracks = [w.track(spec.fps) for w in walkers]
     if spec.seconds is None:
@@ -165,8 +172,11 @@ def plan_scene(spec: SceneSpec, faces: Sequence[FaceItem]) -> ScenePlan:
         age_band_edges=list(spec.age_bands) if labelled else None,
         people=people,
         windows=windows,
+        pillars=[[pillar.x0, 0, pillar.x1, spec.height]] if pillar is not None else None,
     )
-    return ScenePlan(spec=spec, frames=frames, walkers=walkers, tracks=tracks, truth=truth)
+    return ScenePlan(
+        spec=spec, frames=frames, walkers=walkers, tracks=tracks, truth=truth, pillar=pillar
+    )
 
 
 def iter_frames(plan: ScenePlan, faces: Sequence[FaceItem]) -> Iterator[Image]:
@@ -180,15 +190,30 @@ def iter_frames(plan: ScenePlan, faces: Sequence[FaceItem]) -> Iterator[Image]:
     for k in range(plan.frames):
         np.copyto(frame, street)
         draw_people(frame, k, plan.walkers, plan.tracks, looks)
+        if plan.pillar is not None:
+            draw_pillar(frame, plan.pillar)
         yield frame
 
 
+def boxes_path(truth_path: Path) -> Path:
+    """Where the per-frame truth boxes go by default: ``truth.json`` -> ``truth.boxes.csv``."""
+    return truth_path.with_name(truth_path.stem + ".boxes.csv")
+
+
 def write_scene(
-    spec: SceneSpec, out: Path, truth_path: Path, faces: Sequence[FaceItem]
+    spec: SceneSpec,
+    out: Path,
+    truth_path: Path,
+    faces: Sequence[FaceItem],
+    boxes: Path | None = None,
 ) -> SceneTruth:
-    """Render the video to ``out`` and write the truth JSON; raise SceneError on failure."""
+    """Render the video to ``out``, write the truth JSON and the per-frame boxes CSV.
+
+    Raise SceneError on failure.
+    """
+    boxes = boxes or boxes_path(truth_path)
     plan = plan_scene(spec, faces)
-    for path, what in ((out, "video"), (truth_path, "truth file")):
+    for path, what in ((out, "video"), (truth_path, "truth file"), (boxes, "boxes file")):
         if not path.parent.is_dir():
             raise SceneError(f"cannot write {what} {path}: folder {path.parent} does not exist")
     fourcc = cv2.VideoWriter.fourcc(*"mp4v")
@@ -202,14 +227,38 @@ def write_scene(
         writer.release()
     if not out.is_file() or out.stat().st_size == 0:
         raise SceneError(f"cannot write video {out}")
-    tmp = truth_path.with_name(truth_path.name + ".tmp")
+    _write_atomic(truth_path, plan.truth.to_json(), "truth file")
+    _write_atomic(boxes, boxes_csv(frame_boxes(plan)), "boxes file")
+    return plan.truth
+
+
+def _write_atomic(path: Path, text: str, what: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(plan.truth.to_json(), encoding="utf-8")
-        tmp.replace(truth_path)
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise SceneError(f"cannot write truth file {truth_path}: {exc.strerror or exc}") from exc
-    return plan.truth
+        raise SceneError(f"cannot write {what} {path}: {exc.strerror or exc}") from exc
+
+
+def frame_boxes(plan: ScenePlan) -> list[FrameBox]:
+    """Every person's face box in every frame where it touches the frame, with visibility."""
+    spec = plan.spec
+    ids = [w.id for w in plan.walkers]
+    seen = visibility(plan.tracks, ids, spec.width, spec.height, plan.pillar)
+    rows: list[FrameBox] = []
+    for pid, track, vis in zip(ids, plan.tracks, seen, strict=True):
+        for j in range(len(track.w)):
+            k = track.k0 + j
+            x, y, w, h = (int(v[j]) for v in (track.x0, track.y0, track.w, track.h))
+            if k >= plan.frames or x + w <= 0 or y + h <= 0:
+                continue
+            if x >= spec.width or y >= spec.height:
+                continue
+            rows.append(FrameBox(k, pid, x, y, w, h, round(float(vis[j]), 3)))
+    rows.sort(key=lambda r: (r.frame, r.id))
+    return rows
 
 
 def _faces(args: argparse.Namespace, spec: SceneSpec) -> tuple[list[FaceItem], SceneSpec, str]:
@@ -235,6 +284,7 @@ def scene_main(argv: list[str]) -> int:
         window_s=args.window,
         lingerers=args.lingerers,
         age_bands=args.age_bands,
+        occlusion=args.occlusion,
     )
     try:
         spec.validate()
@@ -243,7 +293,7 @@ def scene_main(argv: list[str]) -> int:
     check_paths(parser, args)
     try:
         faces, spec, note = _faces(args, spec)
-        truth = write_scene(spec, args.out, args.truth, faces)
+        truth = write_scene(spec, args.out, args.truth, faces, args.boxes)
     except (SceneError, OSError, cv2.error) as exc:
         print(f"kazoe-sim scene: {exc}".splitlines()[0], file=sys.stderr)
         return 1
@@ -252,7 +302,7 @@ def scene_main(argv: list[str]) -> int:
         return 130
     print(
         f"wrote {args.out} ({truth.frames} frames, {truth.seconds:g} s, "
-        f"{len(truth.people)} people) and {args.truth}"
+        f"{len(truth.people)} people), {args.truth} and {args.boxes or boxes_path(args.truth)}"
     )
     if note:
         print(f"note: {note}")

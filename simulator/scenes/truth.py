@@ -75,6 +75,9 @@ class SceneTruth(BaseModel):
     age_band_edges: list[int] | None = Field(None, description="the node age band edges used")
     people: list[PersonTruth]
     windows: list[WindowTruth]
+    pillars: list[list[int]] | None = Field(
+        None, description="occluding columns x0, y0, x1, y1 (px), drawn over everyone"
+    )
 
     @property
     def labelled(self) -> bool:
@@ -82,7 +85,7 @@ class SceneTruth(BaseModel):
 
     def to_json(self) -> str:
         doc: dict[str, Any] = self.model_dump(mode="json", by_alias=True)
-        _drop_none(doc, ("faces", "age_band_edges"))
+        _drop_none(doc, ("faces", "age_band_edges", "pillars"))
         for window in doc["windows"]:
             _drop_none(window, ("gender", "age_bands", "straddling", "age_unknown"))
         return json.dumps(doc, indent=2) + "\n"

@@ -176,9 +176,12 @@ def test_a_chosen_day_has_its_24_hours(stored: Database) -> None:
         "2026-03-01T00:00:00Z",
         "2026-03-01T01:00:00Z",
     ]
-    assert [b["people"] for b in station["buckets"]] == [
-        people_at("node-03", utc(2026, 3, 1, h)) for h in range(24)
-    ]
+    published = [b["people"] for b in station["buckets"]]
+    truth = [people_at("node-03", utc(2026, 3, 1, h)) for h in range(24)]
+    # A bucket's total may be withheld to protect a small cell (complementary suppression);
+    # every published one is right, and most are published.
+    assert all(p in (None, t) for p, t in zip(published, truth, strict=True))
+    assert sum(p is not None for p in published) >= 20
 
 
 def test_export_rows_match_as_json_and_csv(stored: Database) -> None:

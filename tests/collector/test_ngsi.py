@@ -125,3 +125,39 @@ def test_stored_windows_are_pushed_to_the_context_broker_with_retries(
     assert ids == [f"urn:ngsi-ld:CrowdFlowObserved:kazoe:node-05:{s}" for s in (1, 2, 3)]
     entity = recorder.received[0][2][0]
     assert entity["site"]["value"] == "plaza"
+
+
+def test_a_window_with_counting_lines_adds_one_crowd_flow_per_line() -> None:
+    from collector.ngsi import to_entities
+
+    body = json.loads(
+        sample_counts(
+            "node-a",
+            5,
+            schema="kazoe.counts/2",
+            lines={"gate": {"in": 9, "out": 5}, "kerb": {"in": None, "out": 6}},
+            suppressed=["age_bands.30-39", "lines.kerb.in"],
+        ).to_json()
+    )
+    notice = {"counting_lines": [{"name": "gate", "description": "park entrance"}]}
+    window, gate, kerb = to_entities(StoredWindow(body, "plaza", notice, 0))
+    assert window["id"] == "urn:ngsi-ld:CrowdFlowObserved:kazoe:node-a:5"
+    assert gate["id"] == "urn:ngsi-ld:CrowdFlowObserved:kazoe:node-a:5:line:gate"
+    assert gate["type"] == "CrowdFlowObserved"
+    assert (gate["peopleCountTowards"]["value"], gate["peopleCountAway"]["value"]) == (9, 5)
+    assert gate["peopleCount"]["value"] == 14
+    assert gate["direction"]["value"] == "inbound"
+    assert gate["description"]["value"] == "park entrance"
+    assert gate["dateObservedTo"] == window["dateObservedTo"]
+    # A withheld direction is left out (never null) and named; no total, no direction.
+    assert "peopleCountTowards" not in kerb
+    assert kerb["peopleCountAway"]["value"] == 6
+    assert "peopleCount" not in kerb
+    assert "direction" not in kerb
+    assert kerb["withheldCells"]["value"] == ["lines.kerb.in"]
+
+
+def test_a_window_without_lines_is_one_entity() -> None:
+    from collector.ngsi import to_entities
+
+    assert len(to_entities(stored())) == 1

@@ -27,6 +27,20 @@ def test_a_valid_window_becomes_a_record_with_flattened_cells() -> None:
     assert record.window_end_s - record.window_start_s == 60
 
 
+def test_a_schema_2_window_carries_its_line_cells() -> None:
+    payload = sample_counts(
+        "node-a",
+        7,
+        schema="kazoe.counts/2",
+        lines={"gate": {"in": 8, "out": None}},
+        suppressed=["age_bands.30-39", "lines.gate.out"],
+    ).to_json()
+    record = parse("kazoe/v1/node-a/counts", payload, received_ms=1, max_bytes=LIMIT)
+    assert isinstance(record, Window)
+    assert record.cells["lines.gate.in"] == 8
+    assert record.cells["lines.gate.out"] is None
+
+
 def test_status_and_notice_are_recognised() -> None:
     status = parse(
         "kazoe/v1/node-a/status",

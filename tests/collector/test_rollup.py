@@ -128,6 +128,28 @@ def test_published_rollup_cells_are_exact_sums_and_withheld_ones_stay_hidden(
     assert determined(table.constraints, withheld) == []
 
 
+def line_doc(gate_in: int | None, gate_out: int | None) -> dict[str, Any]:
+    return {"people": 20, "lines": {"gate": {"in": gate_in, "out": gate_out}}}
+
+
+def test_line_cells_are_summed_per_direction_and_small_sums_withheld() -> None:
+    r = rolled([line_doc(6, 1), line_doc(4, 2)], k=5)
+    assert r.lines == {"gate": {"in": 10, "out": None}}
+    assert "lines.gate.out" in r.withheld
+    assert r.to_json()["lines"] == {"gate": {"in": 10, "out": None}}
+
+
+def test_a_line_cell_withheld_in_one_window_is_unknown_in_the_roll_up() -> None:
+    r = rolled([line_doc(6, None), line_doc(9, 7)], k=5)
+    assert r.lines == {"gate": {"in": 15, "out": None}}
+
+
+def test_a_line_missing_from_some_windows_is_unknown_not_zero() -> None:
+    r = rolled([line_doc(6, 6), {"people": 20}], k=5)
+    assert r.lines == {"gate": {"in": None, "out": None}}
+    assert rolled([{"people": 20}]).lines is None
+
+
 def test_rollups_choose_complementary_cells_as_the_node_does() -> None:
     # The issue-14 window (k = 2, 70+ holds one person) summed over two half windows.
     genders = ("female", "male", "unknown")

@@ -9,13 +9,14 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 
-from edge.config import TrackerConfig
+from edge.config import CountingLine, CountingZone, TrackerConfig
 from edge.counting.tracker import Tracker, _Track, iou_matrix
 from edge.types import AnalysedFrame, Detections, FaceAttributes, FinishedTrack
 
 T0 = 1_767_258_000.0
 FPS = 10.0
-CFG = TrackerConfig()  # max_missed_s 1.0, min_hits 5
+CFG = TrackerConfig()  # max_missed_s 3.0, min_hits 5
+LINE = CountingLine(name="door", start=(0.5, 0.0), end=(0.5, 1.0))
 
 
 class Face(NamedTuple):
@@ -24,13 +25,16 @@ class Face(NamedTuple):
     size: float = 60.0
     age: float = 30.0
     p_male: float = 0.5
+    score: float = 0.9
 
 
 def frame(index: int, faces: Sequence[Face], with_attributes: bool = True) -> AnalysedFrame:
     n = len(faces)
     boxes = np.array([[f.x, f.y, f.x + f.size, f.y + f.size] for f in faces], dtype=np.float32)
     detections = Detections(
-        boxes.reshape(n, 4), np.full(n, 0.9, dtype=np.float32), np.zeros((n, 6, 2), np.float32)
+        boxes.reshape(n, 4),
+        np.array([f.score for f in faces], dtype=np.float32).reshape(n),
+        np.zeros((n, 6, 2), np.float32),
     )
     attributes = (
         FaceAttributes(
@@ -43,7 +47,12 @@ def frame(index: int, faces: Sequence[Face], with_attributes: bool = True) -> An
     return AnalysedFrame(index, T0 + index / FPS, 1280, 720, detections, attributes)
 
 
-def run(script: list[list[Face]], tracker: Tracker, quiet_frames: int = 15) -> list[FinishedTrack]:
+QUIET = int((CFG.max_missed_s + 0.5) * FPS)
+
+
+def run(
+    script: list[list[Face]], tracker: Tracker, quiet_frames: int = QUIET
+) -> list[FinishedTrack]:
     """Feed the scripted frames, then empty frames long enough for every track to expire."""
     done: list[FinishedTrack] = []
     for i, faces in enumerate(script):
@@ -96,7 +105,7 @@ def test_crossing_faces_stay_two_tracks() -> None:
 
 
 def test_short_gap_does_not_split_a_track() -> None:
-    missing = range(12, 17)  # 5 frames = 0.5 s < max_missed_s
+    missing = range(12, 17)  # 5 frames = 0.5 s
     script = [[] if i in missing else [walker(i)] for i in range(30)]
     done = run(script, Tracker(CFG))
     assert len(done) == 1
@@ -104,8 +113,8 @@ def test_short_gap_does_not_split_a_track() -> None:
 
 
 def test_long_gap_starts_a_new_track() -> None:
-    missing = range(10, 22)  # 1.2 s > max_missed_s
-    script = [[] if i in missing else [Face(x=300, y=300)] for i in range(30)]
+    missing = range(10, 42)  # 3.2 s > max_missed_s
+    script = [[] if i in missing else [Face(x=300, y=300)] for i in range(50)]
     done = run(script, Tracker(CFG))
     assert [t.hits for t in done] == [10, 8]
 
@@ -147,38 +156,190 @@ def test_frames_without_attributes_leave_means_empty() -> None:
 def test_track_state_holds_no_pixels() -> None:
     names = {f.name for f in dataclasses.fields(_Track)}
     assert names == {
+        "id",
+        "mean",
+        "cov",
+        "aspect",
+        "size",
         "box",
-        "velocity",
         "first_seen",
         "last_seen",
         "hits",
         "attr_n",
         "age_sum",
         "p_male_sum",
+        "lines",
+        "in_zone",
     }
     assert "__dict__" not in dir(_Track), "slots: no attribute can be added later"
-    tracker = Tracker(CFG)
+    tracker = Tracker(CFG, (LINE,))
     for i in range(12):
         tracker.update(frame(i, [walker(i), Face(x=900, y=100 + i)]))
     state = tracker._tracks
     assert len(state) == 2
+    shapes = {"mean": (3, 2), "cov": (3, 2, 2), "box": (4,)}
     for track in state:
         for name in names:
             value = getattr(track, name)
             if isinstance(value, np.ndarray):
-                assert name in {"box", "velocity"}
-                assert value.shape == (4,)
+                assert value.shape == shapes[name], name
+            elif name == "lines":
+                assert all(
+                    isinstance(v, int | float) for s in value for v in dataclasses.astuple(s)
+                )
             else:
-                assert isinstance(value, int | float)
+                assert isinstance(value, int | float), name
     arrays = [v for v in vars(tracker).values() if isinstance(v, np.ndarray)]
     assert arrays == [], "the tracker keeps no frame-sized arrays of its own"
 
 
 def test_finished_track_is_numbers_only() -> None:
-    (track,) = run([[walker(i)] for i in range(10)], Tracker(CFG))
+    (track,) = run([[walker(i)] for i in range(10)], Tracker(CFG, (LINE,)))
     for field in dataclasses.fields(FinishedTrack):
         value = getattr(track, field.name)
-        assert value is None or isinstance(value, int | float), field.name
+        if field.name == "crossings":
+            assert value == ((0, 0),)
+        else:
+            assert value is None or isinstance(value, int | float), field.name
+
+
+def pace(i: int, x0: float, speed_px_s: float) -> float:
+    return x0 + speed_px_s * i / FPS
+
+
+@pytest.mark.parametrize("hidden_s", [0.5, 1.0, 1.8, 2.5])
+def test_walker_hidden_behind_a_pillar_is_counted_once(hidden_s: float) -> None:
+    """Walking at 150 px/s behind a pillar: it re-appears where its motion says, same track."""
+    gap = range(20, 20 + round(hidden_s * FPS))
+    script = [
+        [] if i in gap else [Face(x=pace(i, 50, 150), y=300, size=70, age=40)]
+        for i in range(gap.stop + 20)
+    ]
+    done = run(script, Tracker(CFG))
+    assert len(done) == 1
+    assert done[0].hits == len(script) - len(gap)
+
+
+def test_person_who_stops_while_hidden_is_counted_once() -> None:
+    """Walks, is hidden 2 s, is found again standing near where they were last seen."""
+    script = [[Face(x=pace(i, 100, 120), y=300, size=80)] for i in range(20)]
+    script += [[] for _ in range(20)]
+    script += [[Face(x=pace(19, 100, 120) + 10, y=302, size=80)] for _ in range(20)]
+    done = run(script, Tracker(CFG))
+    assert len(done) == 1
+
+
+def test_big_face_track_does_not_jump_onto_a_small_face_behind_it() -> None:
+    """The reported bug: a 150 px face missed for a few frames; a 50 px face 130 px away."""
+    script: list[list[Face]] = []
+    for i in range(40):
+        small = Face(x=520, y=200, size=50, age=70, p_male=0.1)
+        big = Face(x=pace(i, 200, 60), y=260, size=150, age=20, p_male=0.9)
+        # The big face is missed between frames 15 and 22 (turned away).
+        script.append([small] if 15 <= i < 22 else [big, small])
+    tracker = Tracker(CFG)
+    done = run(script, tracker)
+    assert len(done) == 2
+    by_age = {t.mean_age: t for t in done}
+    assert set(by_age) == {20.0, 70.0}, "each track kept one person's attributes"
+    assert by_age[70.0].hits == 40
+    assert by_age[20.0].hits == 40 - 7
+
+
+def test_crossing_with_occlusion_keeps_identities() -> None:
+    """A near person walks past a far one; the far face is hidden for 0.7 s while behind."""
+    script = []
+    for i in range(50):
+        near = Face(x=pace(i, 100, 200), y=300, size=110, age=25, p_male=0.9)
+        far = Face(x=pace(i, 700, -120), y=270, size=60, age=65, p_male=0.1)
+        behind = abs((near.x + 55) - (far.x + 30)) < 120
+        script.append([near] if behind else [near, far])
+    assert sum(len(f) == 1 for f in script) >= 7, "the script hides the far face"
+    done = run(script, Tracker(CFG))
+    assert len(done) == 2
+    by_age = {t.mean_age: t.mean_p_male for t in done}
+    assert by_age == {25.0: pytest.approx(0.9), 65.0: pytest.approx(0.1)}
+
+
+def test_a_second_box_on_a_face_starts_no_track() -> None:
+    """Two pyramid scales can report one face twice: a 100 px box round a 60 px one."""
+    script = []
+    for i in range(30):
+        x = pace(i, 100, 80)
+        small = Face(x=x, y=300, size=60)
+        script.append([small, Face(x=x - 20, y=280, size=100)] if i >= 10 else [small])
+    done = run(script, Tracker(CFG))
+    assert [t.hits for t in done] == [30]
+
+
+def test_a_second_track_on_a_briefly_missed_face_is_merged() -> None:
+    """Missed for 0.3 s, then found at another scale (too different to pass the size gate):
+    the new track covers the old one's predicted box, so they are one person."""
+    script: list[list[Face]] = [[Face(x=pace(i, 100, 80), y=300, size=60)] for i in range(10)]
+    script += [[] for _ in range(3)]
+    script += [[Face(x=pace(i, 100, 80) - 20, y=280, size=100)] for i in range(13, 30)]
+    tracker = Tracker(CFG)
+    done = run(script, tracker)
+    assert len(done) == 1
+    assert done[0].hits == 27
+    assert done[0].first_seen == T0
+
+
+def test_weak_detections_continue_tracks_but_never_start_them() -> None:
+    weak = CFG.high_score - 0.2
+    script = [[Face(x=pace(i, 100, 100), y=300, score=0.9 if i < 10 else weak)] for i in range(30)]
+    script = [[*faces, Face(x=900, y=100, score=weak)] for faces in script]
+    done = run(script, Tracker(CFG))
+    assert [t.hits for t in done] == [30]
+
+
+def test_latest_boxes_are_the_tracks_seen_in_the_last_frame() -> None:
+    tracker = Tracker(CFG)
+    tracker.update(frame(0, [Face(x=100, y=100), Face(x=500, y=100)]))
+    first = tracker.latest
+    assert len(first.ids) == 2
+    np.testing.assert_allclose(first.boxes[:, 0], [100, 500])
+    tracker.update(frame(1, [Face(x=502, y=100)]))
+    assert tracker.latest.ids == (first.ids[1],)
+
+
+@pytest.mark.parametrize(
+    ("speed", "in_side", "expected"),
+    [
+        # The line runs down the screen; looking along it, its left is the screen's right.
+        (150, "left", (1, 0)),
+        (150, "right", (0, 1)),
+        (-150, "right", (1, 0)),
+        (-150, "left", (0, 1)),
+    ],
+)
+def test_line_crossing_counts_direction(
+    speed: float, in_side: str, expected: tuple[int, int]
+) -> None:
+    line = CountingLine(name="door", start=(0.5, 0.0), end=(0.5, 1.0), in_side=in_side)  # type: ignore[arg-type]
+    x0 = 400 if speed > 0 else 800
+    script = [[Face(x=pace(i, x0, speed), y=300)] for i in range(30)]
+    (track,) = run(script, Tracker(CFG, (line,)))
+    assert track.crossings == (expected,)
+
+
+def test_jitter_on_a_line_counts_nothing_and_walking_round_its_end_neither() -> None:
+    line = CountingLine(name="door", start=(0.5, 0.5), end=(0.5, 1.0))
+    # Face centre jitters 1 px either side of x = 640.
+    jitter = [[Face(x=610 + (1 if i % 2 else -1), y=500)] for i in range(30)]
+    (track,) = run(jitter, Tracker(CFG, (line,)))
+    assert track.crossings == ((0, 0),)
+    # Walks across x = 640 above the line's upper end (y < 0.5 of 720 px).
+    above = [[Face(x=pace(i, 400, 150), y=100)] for i in range(30)]
+    (track,) = run(above, Tracker(CFG, (line,)))
+    assert track.crossings == ((0, 0),)
+
+
+def test_line_crossed_while_hidden_is_counted_on_reappearance() -> None:
+    line = CountingLine(name="door", start=(0.5, 0.0), end=(0.5, 1.0), in_side="left")
+    script = [[] if 12 <= i < 30 else [Face(x=pace(i, 400, 150), y=300)] for i in range(45)]
+    (track,) = run(script, Tracker(CFG, (line,)))
+    assert track.crossings == ((1, 0),)
 
 
 def test_iou_matrix() -> None:
@@ -189,6 +350,20 @@ def test_iou_matrix() -> None:
     np.testing.assert_allclose(iou[0], [1.0, 50 / 150, 0.0], rtol=1e-6)
     np.testing.assert_array_equal(iou[1], [0, 0, 0])
     assert iou_matrix(a[:0], b).shape == (0, 3)
+
+
+def test_with_zones_only_paths_that_enter_one_are_counted() -> None:
+    # The crossing zone is the middle third of the frame, in its lower half.
+    zone = CountingZone(
+        name="crossing", polygon=((0.33, 0.5), (0.66, 0.5), (0.66, 1.0), (0.33, 1.0))
+    )
+    through = [Face(x=pace(i, 100, 200), y=500) for i in range(40)]  # walks through it
+    above = [Face(x=pace(i, 100, 200), y=100, size=50) for i in range(40)]  # passes above it
+    done = run([[a, b] for a, b in zip(through, above, strict=True)], Tracker(CFG, (), (zone,)))
+    assert sorted((t.in_zone, t.hits) for t in done) == [(False, 40), (True, 40)]
+    # Without zones everyone is in.
+    done = run([[a, b] for a, b in zip(through, above, strict=True)], Tracker(CFG))
+    assert all(t.in_zone for t in done)
 
 
 def test_poor_faces_count_but_feed_no_attributes() -> None:

@@ -105,3 +105,60 @@ def test_markdown_and_cli_formats(tmp_path: Path, capsys: pytest.CaptureFixture[
     out = tmp_path / "notice.html"
     assert main(["notice", str(config), "--format", "html", "--out", str(out)]) == 0
     assert "<!doctype html>" in out.read_text(encoding="utf-8")
+
+
+def with_lines_and_masks() -> NodeSettings:
+    base = settings().model_dump(mode="json")
+    base["counting"] = {
+        "lines": [
+            {
+                "name": "gate",
+                "start": [0.5, 0.0],
+                "end": [0.5, 1.0],
+                "description": "people entering the park",
+            }
+        ]
+    }
+    base["privacy"] = {
+        "masks": [
+            {"name": "windows of No. 3", "polygon": [[0.6, 0.1], [0.9, 0.1], [0.9, 0.4]]},
+            {"name": "the clinic door", "polygon": [[0.0, 0.5], [0.1, 0.5], [0.1, 0.9]]},
+        ]
+    }
+    return NodeSettings.model_validate(base)
+
+
+def test_masks_and_lines_are_in_the_notice_and_on_the_poster() -> None:
+    cfg = with_lines_and_masks()
+    notice = build_notice(cfg, AT)
+    doc = validate("notice.schema.json", notice.to_json())
+    assert doc["not_analysed"] == ["windows of No. 3", "the clinic door"]
+    assert doc["counting_lines"] == [{"name": "gate", "description": "people entering the park"}]
+    assert "lines" in doc["data_published"]
+    poster = render_html(notice)
+    assert "This camera does not look at" in poster
+    assert "windows of No. 3" in poster
+    assert "the clinic door" in poster
+    assert "crossings of line 'gate' per direction: people entering the park" in poster
+    markdown = render_markdown(notice)
+    assert "- the clinic door" in markdown
+    assert "crossings of line 'gate' per direction" in markdown
+
+
+def test_without_masks_or_lines_the_notice_says_nothing_about_them() -> None:
+    notice = build_notice(settings(), AT)
+    doc = json.loads(notice.to_json())
+    assert "not_analysed" not in doc
+    assert "counting_lines" not in doc
+    assert "does not look at" not in render_html(notice)
+
+
+def test_zones_are_named_in_the_notice_and_on_the_poster() -> None:
+    base = settings().model_dump(mode="json")
+    base["counting"] = {
+        "zones": [{"name": "crosswalk", "polygon": [[0.3, 0.5], [0.7, 0.5], [0.7, 1.0]]}]
+    }
+    notice = build_notice(NodeSettings.model_validate(base), AT)
+    assert validate("notice.schema.json", notice.to_json())["counting_zones"] == ["crosswalk"]
+    assert "people are counted only inside: crosswalk" in render_html(notice)
+    assert "people are counted only inside: crosswalk" in render_markdown(notice)
