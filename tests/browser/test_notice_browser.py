@@ -63,7 +63,10 @@ def settings() -> NodeSettings:
 
 def test_printed_notice_shows_the_policy_facts_and_a_working_qr(browser: object) -> None:
     notice = build_notice(settings(), datetime(2026, 3, 1, tzinfo=UTC))
-    page = browser.new_page(viewport={"width": 794, "height": 1123})  # type: ignore[attr-defined]
+    # Device scale 2: the poster is printed (vector), so read the QR at print-like resolution.
+    page = browser.new_page(  # type: ignore[attr-defined]
+        viewport={"width": 794, "height": 1123}, device_scale_factor=2
+    )
     page.set_content(render_html(notice))
     text = page.inner_text("body")
     for fact in (
@@ -82,11 +85,16 @@ def test_printed_notice_shows_the_policy_facts_and_a_working_qr(browser: object)
     ):
         assert fact in text, f"{fact!r} not in the rendered notice"
     ARTIFACTS.mkdir(exist_ok=True)
-    png = page.screenshot(path=str(ARTIFACTS / "notice.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "notice.png"), full_page=True)
+    qr_png = page.locator("figure svg").screenshot()
     pdf = page.pdf(path=str(ARTIFACTS / "notice.pdf"), format="A4")
     page.close()
     assert pdf.startswith(b"%PDF")
-    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    image = cv2.imdecode(np.frombuffer(qr_png, np.uint8), cv2.IMREAD_COLOR)
     assert image is not None
-    decoded, _, _ = cv2.QRCodeDetector().detectAndDecode(image)
+    # As on paper: black on white (no anti-aliased grey edges), with a white quiet zone.
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    _, ink = cv2.threshold(grey, 128, 255, cv2.THRESH_BINARY)
+    ink = cv2.copyMakeBorder(ink, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=255)
+    decoded, _, _ = cv2.QRCodeDetector().detectAndDecode(ink)
     assert decoded == URL, "the QR code on the poster does not lead to the notice URL"
