@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
-from scipy.optimize import Bounds, LinearConstraint, OptimizeResult, linprog, milp
+
+if TYPE_CHECKING:
+    from scipy.optimize import Bounds, LinearConstraint, OptimizeResult
 
 FloatArray = npt.NDArray[np.float64]
 TOL = 1e-6
@@ -54,6 +55,9 @@ def complete(
     possible), so that the certificates, which move cells relative to this table, are not
     hemmed in by an unknown cell sitting at 0 only because an LP vertex put it there.
     """
+    # scipy only when a window needs the solver: its import costs ~48 MiB and ~0.4 s.
+    from scipy.optimize import linprog
+
     if not unknown:
         return values
     a = constraints.astype(np.float64)
@@ -100,6 +104,10 @@ def solve(
     time_limit_s: float,
 ) -> MilpAnswer:
     """Cheapest set of candidates under which every primary cell could hold ``reach`` or more."""
+    # scipy only when a window needs the solver: its import costs ~48 MiB and ~0.4 s.
+    from scipy import sparse
+    from scipy.optimize import Bounds, LinearConstraint
+
     support = sorted({*primary, *candidates})
     pos = {cell: s for s, cell in enumerate(support)}
     sub = constraints[:, support]
@@ -249,6 +257,9 @@ def _run(
     time_limit_s: float,
 ) -> OptimizeResult:
     """One HiGHS solve; without the tuning options if this scipy's HiGHS lacks one."""
+    # scipy only when a window needs the solver: its import costs ~48 MiB and ~0.4 s.
+    from scipy.optimize import milp
+
     plain: Any = {"time_limit": time_limit_s, "mip_rel_gap": 0.0}
     tuned: Any = {**plain, **_TUNING}
     for attempt in (tuned, plain):
@@ -320,6 +331,9 @@ def intervals(
     constraints: npt.NDArray[np.int8], x: FloatArray, withheld: list[int]
 ) -> list[tuple[float, float]]:
     """Each withheld cell's [min, max] over non-negative tables agreeing with the rest (LP)."""
+    # scipy only when a window needs the solver: its import costs ~48 MiB and ~0.4 s.
+    from scipy.optimize import linprog
+
     if not withheld:
         return []
     a = constraints[:, withheld].astype(np.float64)
