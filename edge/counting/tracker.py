@@ -54,8 +54,8 @@ MEASURE_STD = 0.06  # face widths
 INIT_VEL_STD = 4.0  # face widths / s
 WIDTH_HORIZON_S = 0.3  # the face width is extrapolated this far at most
 PARTIAL_BELOW = 0.88  # a detection narrower than this share of the face is a partial view
-PARTIAL_NOISE = 9.0  # its centre is trusted this much less (variance factor)
-EMERGING_RATIO = 1.3  # after a gap a face may come back this much smaller still (half-hidden)
+PARTIAL_NOISE = 2.0  # its re-anchored centre is trusted this much less (variance factor)
+PARTIAL_RATIO = 2.0  # a partial view may be this much narrower than max_size_ratio allows
 
 
 def iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
@@ -85,6 +85,27 @@ def overlap_of_smaller(a: FloatArray, b: FloatArray) -> FloatArray:
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     smaller = np.minimum(area_a[:, None], area_b[None, :])
     out: FloatArray = (inter / np.maximum(smaller, 1e-6)).astype(np.float32)
+    return out
+
+
+def _anchored(box: FloatArray, cx: float, cy: float, w: float, aspect: float) -> FloatArray:
+    """The face centre a partly hidden box implies, given the face's size and predicted centre.
+
+    A face sliding behind a pillar or a passer-by keeps one true edge (the one still in
+    view) while the other is cut; the raw box centre then lags (going in) or leads (coming
+    out) by up to half the face. On each axis where the box is narrower than the face, the
+    edge closer to where the predicted face has it is taken as the true one and the centre
+    is put half a face from it. Geometry only.
+    """
+    out: FloatArray = _cxcyw(box[None])[0].copy()
+    for axis, full, centre in ((0, w, cx), (1, w * aspect, cy)):
+        lo, hi = float(box[axis]), float(box[axis + 2])
+        if hi - lo >= PARTIAL_BELOW * full:
+            continue
+        if abs(lo - (centre - full / 2)) <= abs(hi - (centre + full / 2)):
+            out[axis] = lo + full / 2
+        else:
+            out[axis] = hi - full / 2
     return out
 
 
@@ -158,9 +179,12 @@ class _Track:
         mean, cov = self.predict(ts)
         z = _cxcyw(box[None])[0]
         # A box much narrower than the face was is a face partly hidden (sliding behind a
-        # pillar or a passer-by): its centre is biased and its width is not the face's, so
-        # it moves the centre gently and leaves the face size alone.
+        # pillar or a passer-by): its width is not the face's, so it leaves the face size
+        # alone, and its centre is re-anchored on the edge still in view (``_anchored``),
+        # trusted a little less.
         partial = float(z[2]) < PARTIAL_BELOW * self.size
+        if partial:
+            z = _anchored(box, float(mean[0, 0]), float(mean[1, 0]), self.size, self.aspect)
         dims = 2 if partial else 3
         r = (MEASURE_STD * max(float(mean[2, 0]), 1.0)) ** 2 * (PARTIAL_NOISE if partial else 1.0)
         innovation = z[:dims] - mean[:dims, 0]
@@ -187,9 +211,9 @@ class _Track:
         """Take over ``other`` (the same face, tracked twice): its hits, sums and crossings."""
         newer = other.last_seen > self.last_seen
         if newer:
-            self.mean, self.cov, self.aspect = other.mean, other.cov, other.aspect
-            self.size = other.size
-            self.box, self.last_seen = other.box, other.last_seen
+            # The newer box corrects this track's own state: a duplicate started from a
+            # half-hidden face knows neither the face's size nor its speed.
+            self.correct(other.last_seen, other.box)
         self.first_seen = min(self.first_seen, other.first_seen)
         self.hits += other.hits
         self.attr_n += other.attr_n
@@ -257,20 +281,32 @@ class Tracker:
         predicted = np.stack([t.box_at(ts) for t in tracks])
         last = np.stack([t.box for t in tracks])
         unseen = np.array([ts - t.last_seen for t in tracks], dtype=np.float32)
+        aspect = np.array([t.aspect for t in tracks], dtype=np.float32)
         iou = iou_matrix(predicted, boxes)
         p, lst, d = _cxcyw(predicted), _cxcyw(last), _cxcyw(boxes)
-        smaller = np.maximum(np.minimum(p[:, None, 2], d[None, :, 2]), 1.0)
-        ratio = np.maximum(p[:, None, 2], d[None, :, 2]) / smaller
-        from_pred = np.linalg.norm(p[:, None, :2] - d[None, :, :2], axis=2) / smaller
+        pw, dw = p[:, None, 2], d[None, :, 2]
+        smaller = np.maximum(np.minimum(pw, dw), 1.0)
+        ratio = np.maximum(pw, dw) / smaller
+        # A face partly hidden (sliding behind a pillar or a passer-by, or coming out) gives a
+        # box narrower than the face with one true edge: its centre is measured from that edge
+        # (as ``_anchored`` does), and its size is judged by its height, which the cut leaves.
+        partial = dw < PARTIAL_BELOW * pw
+        lo, hi = boxes[None, :, 0], boxes[None, :, 2]
+        left_true = np.abs(lo - (p[:, None, 0] - pw / 2)) <= np.abs(hi - (p[:, None, 0] + pw / 2))
+        anchored_x = np.where(left_true, lo + pw / 2, hi - pw / 2)
+        dx = np.where(partial, anchored_x, d[None, :, 0])
+        dxy = np.stack([dx, np.broadcast_to(d[None, :, 1], dx.shape)], axis=2)
+        ph = np.maximum(pw * aspect[:, None], 1.0)
+        dh = (boxes[None, :, 3] - boxes[None, :, 1]).clip(min=1.0)
+        h_ratio = np.maximum(ph, dh) / np.minimum(ph, dh)
+        scale = np.where(partial, np.maximum(np.minimum(pw, dh / aspect[:, None]), 1.0), smaller)
+        from_pred = np.linalg.norm(p[:, None, :2] - dxy, axis=2) / scale
         from_last = np.linalg.norm(lst[:, None, :2] - d[None, :, :2], axis=2) / smaller
         reach = cfg.max_center_dist + cfg.gate_growth * unseen[:, None]
         near = np.minimum(from_pred / reach, from_last / cfg.max_center_dist)
         overlap = iou >= (cfg.iou_threshold if not stage_two else max(cfg.iou_threshold, 0.3))
-        # A face coming out from behind something is at first only partly visible: after a
-        # gap, a smaller box may belong to the track within a wider size ratio.
-        emerging = (unseen[:, None] >= 0.2) & (d[None, :, 2] < p[:, None, 2])
         sized = (ratio <= cfg.max_size_ratio) | (
-            emerging & (ratio <= cfg.max_size_ratio * EMERGING_RATIO)
+            partial & (h_ratio <= cfg.max_size_ratio) & (ratio <= cfg.max_size_ratio * PARTIAL_RATIO)
         )
         allowed = sized & ((near <= 1.0) | overlap)
         cost = (1.0 - iou) + np.minimum(near, 1.0)
