@@ -305,9 +305,9 @@ class Tracker:
         reach = cfg.max_center_dist + cfg.gate_growth * unseen[:, None]
         near = np.minimum(from_pred / reach, from_last / cfg.max_center_dist)
         overlap = iou >= (cfg.iou_threshold if not stage_two else max(cfg.iou_threshold, 0.3))
-        sized = (ratio <= cfg.max_size_ratio) | (
-            partial & (h_ratio <= cfg.max_size_ratio) & (ratio <= cfg.max_size_ratio * PARTIAL_RATIO)
-        )
+        limit = cfg.max_size_ratio
+        cut = partial & (h_ratio <= limit) & (ratio <= limit * PARTIAL_RATIO)
+        sized = (ratio <= cfg.max_size_ratio) | cut
         allowed = sized & ((near <= 1.0) | overlap)
         cost = (1.0 - iou) + np.minimum(near, 1.0)
         out: FloatArray = np.where(allowed, cost, np.inf).astype(np.float32)
