@@ -385,8 +385,12 @@ class Tracker:
         return np.array(sorted(kept), dtype=np.intp)
 
     def _merge_duplicates(self, ts: float) -> None:
-        """A track started after another vanished, covering that one's predicted box, is the
-        same face found again (at a scale the size gate refused): the older track takes it over.
+        """A track started after another vanished, where that one is predicted to be, is the
+        same face found again: the older track takes it over. Either the new box covers the
+        hidden track's predicted box (found at a scale the size gate refused), or it lies
+        inside the hidden track's gate (position and time, as stage 1 measures them) -- a face
+        first seen as a sliver coming out from behind a pillar starts a track that the
+        hidden one could not take, and the next, fuller boxes follow that new track.
 
         Only a track born after the other was last seen qualifies: a near person's track that
         covers a far person hidden behind them existed before and stays a different person.
@@ -395,16 +399,15 @@ class Tracker:
         hidden = [t for t in self._tracks if t.last_seen < ts and t.hits >= CONFIRM_HITS]
         if not born or not hidden:
             return
-        cover = overlap_of_smaller(
-            np.stack([t.box for t in born]), np.stack([t.box_at(ts) for t in hidden])
-        )
+        new_boxes = np.stack([t.box for t in born])
+        cover = overlap_of_smaller(new_boxes, np.stack([t.box_at(ts) for t in hidden]))
+        gated = self._cost(hidden, new_boxes, ts, stage_two=False).T  # (born, hidden)
+        later = np.array([[n.first_seen > o.last_seen for o in hidden] for n in born])
+        cost = np.where(later, np.where(cover >= self.cfg.duplicate_iou, 0.0, gated), np.inf)
         gone: set[int] = set()
-        for i, j in zip(*np.nonzero(cover >= self.cfg.duplicate_iou), strict=True):
-            new, old = born[int(i)], hidden[int(j)]
-            if new.first_seen <= old.last_seen or id(new) in gone or id(old) in gone:
-                continue
-            old.absorb(new)
-            gone.add(id(new))
+        for i, j in assign(cost.astype(np.float32), 2.0):
+            hidden[j].absorb(born[i])
+            gone.add(id(born[i]))
         self._tracks = [t for t in self._tracks if id(t) not in gone]
 
     def _cross(self, track: _Track, frame: AnalysedFrame) -> None:
