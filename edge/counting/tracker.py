@@ -55,6 +55,7 @@ INIT_VEL_STD = 4.0  # face widths / s
 WIDTH_HORIZON_S = 0.3  # the face width is extrapolated this far at most
 PARTIAL_BELOW = 0.88  # a detection narrower than this share of the face is a partial view
 PARTIAL_NOISE = 2.0  # its re-anchored centre is trusted this much less (variance factor)
+EDGE_PX = 2.0  # a box this close to the frame's side is cut by it
 PARTIAL_RATIO = 2.0  # a partial view may be this much narrower than max_size_ratio allows
 
 
@@ -109,6 +110,11 @@ def _anchored(box: FloatArray, cx: float, cy: float, w: float, aspect: float) ->
     return out
 
 
+def _at_edge(box: FloatArray, width: int, height: int) -> bool:
+    """Whether a box touches (or crosses) the frame's left or right edge: a face cut by it."""
+    return bool(width) and (float(box[0]) <= EDGE_PX or float(box[2]) >= width - EDGE_PX)
+
+
 def _cxcyw(boxes: FloatArray) -> FloatArray:
     out: FloatArray = np.stack(
         [
@@ -137,6 +143,7 @@ class _Track:
     p_male_sum: float = 0.0
     lines: list[LineState] = field(default_factory=list)
     in_zone: bool = False  # with [[counting.zones]]: has the face centre entered one yet
+    cut: bool = False  # the last box touched the frame's edge (its width is not the face's)
 
     @classmethod
     def start(cls, tid: int, box: FloatArray, ts: float, n_lines: int) -> _Track:
@@ -175,9 +182,17 @@ class _Track:
             mean[2, 0] = max(self.size, 4.0)  # over a gap: the face's own size
         return mean, cov
 
-    def correct(self, ts: float, box: FloatArray) -> None:
+    def correct(self, ts: float, box: FloatArray, cut: bool = False) -> None:
         mean, cov = self.predict(ts)
         z = _cxcyw(box[None])[0]
+        if self.cut and not cut:
+            # Walked in at the frame's edge: the first whole box is the face's size and shape
+            # (the cut ones before it were narrower than the face, and taller for their width).
+            self.size = float(z[2])
+            self.aspect = float((box[3] - box[1]) / max(float(z[2]), 1.0))
+        elif self.cut and float(z[2]) > self.size:
+            self.size = float(z[2])  # still coming in: the face is at least this wide
+        self.cut = cut
         # A box much narrower than the face was is a face partly hidden (sliding behind a
         # pillar or a passer-by): its width is not the face's, so it leaves the face size
         # alone, and its centre is re-anchored on the edge still in view (``_anchored``),
@@ -213,7 +228,7 @@ class _Track:
         if newer:
             # The newer box corrects this track's own state: a duplicate started from a
             # half-hidden face knows neither the face's size nor its speed.
-            self.correct(other.last_seen, other.box)
+            self.correct(other.last_seen, other.box, other.cut)
         self.first_seen = min(self.first_seen, other.first_seen)
         self.hits += other.hits
         self.attr_n += other.attr_n
@@ -262,6 +277,7 @@ class Tracker:
         self._tracks: list[_Track] = []
         self._next_id = 1
         self._latest = TrackBoxes()
+        self._width = 0
 
     @property
     def active(self) -> int:
@@ -303,11 +319,20 @@ class Tracker:
         from_pred = np.linalg.norm(p[:, None, :2] - dxy, axis=2) / scale
         from_last = np.linalg.norm(lst[:, None, :2] - d[None, :, :2], axis=2) / smaller
         reach = cfg.max_center_dist + cfg.gate_growth * unseen[:, None]
-        near = np.minimum(from_pred / reach, from_last / cfg.max_center_dist)
         overlap = iou >= (cfg.iou_threshold if not stage_two else max(cfg.iou_threshold, 0.3))
         limit = cfg.max_size_ratio
         cut = partial & (h_ratio <= limit) & (ratio <= limit * PARTIAL_RATIO)
-        sized = (ratio <= cfg.max_size_ratio) | cut
+        # A track whose last box was cut by the frame's edge (a face walking in) grows: a
+        # wider box is judged by its height, and placed by its inner edge (the one in view).
+        edge = np.array([t.cut for t in tracks])[:, None] & (dw > pw) & (h_ratio <= limit)
+        at_left = lst[:, None, 0] < self._width / 2
+        inner = np.where(
+            at_left, boxes[None, :, 2] - last[:, None, 2], boxes[None, :, 0] - last[:, None, 0]
+        )
+        inner_dist = np.hypot(inner, d[None, :, 1] - lst[:, None, 1]) / np.minimum(ph, dh)
+        from_last = np.where(edge, np.minimum(from_last, inner_dist), from_last)
+        near = np.minimum(from_pred / reach, from_last / cfg.max_center_dist)
+        sized = (ratio <= cfg.max_size_ratio) | cut | edge
         allowed = sized & ((near <= 1.0) | overlap)
         cost = (1.0 - iou) + np.minimum(near, 1.0)
         out: FloatArray = np.where(allowed, cost, np.inf).astype(np.float32)
@@ -316,6 +341,7 @@ class Tracker:
     def update(self, frame: AnalysedFrame) -> list[FinishedTrack]:
         """Associate one frame's faces; returns the tracks that ended by this frame's time."""
         ts = frame.ts
+        self._width = frame.width
         det = frame.detections
         boxes, scores = det.boxes, det.scores
         single = self._one_box_per_face(boxes, scores)
@@ -340,7 +366,7 @@ class Tracker:
                 matched[rest[t]] = int(weak[j])
         for t_idx, d_idx in matched.items():
             track = tracks[t_idx]
-            track.correct(ts, boxes[d_idx])
+            track.correct(ts, boxes[d_idx], _at_edge(boxes[d_idx], frame.width, frame.height))
             track.hits += 1
             if scores[d_idx] >= self.cfg.high_score:
                 self._observe(track, frame, d_idx)
@@ -354,6 +380,7 @@ class Tracker:
             if len(taken) and overlap_of_smaller(box[None], taken).max() >= self.cfg.duplicate_iou:
                 continue
             track = _Track.start(self._next_id, box, ts, len(self.lines))
+            track.cut = _at_edge(box, frame.width, frame.height)
             self._next_id += 1
             self._observe(track, frame, d_idx)
             self._cross(track, frame)
