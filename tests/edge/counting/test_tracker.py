@@ -429,3 +429,30 @@ def test_face_cut_by_a_pillar_is_one_track(speed: float) -> None:
     assert hidden >= 3, "the script hides the face for a while"
     assert len(done) == 1
     assert done[0].hits == frames - hidden, "every box, slivers included, is the one track's"
+
+
+@pytest.mark.parametrize("speed", [150.0, -150.0])
+def test_face_walking_in_at_the_frame_edge_is_one_track(speed: float) -> None:
+    """Walking in, the face is first a sliver against the frame's side and its box widens
+    faster than any face grows (an entering sliver, then the whole face): one track."""
+    size = 70.0
+    tracker = Tracker(CFG)
+    done: list[FinishedTrack] = []
+    frames = 30
+    for i in range(frames):
+        shown = min(size, 15.0 + abs(speed) * i / FPS)
+        a, b = (0.0, shown) if speed > 0 else (1280 - shown, 1280.0)
+        if shown >= size:
+            a, b = (
+                (pace(i, -55, speed), pace(i, 15, speed))
+                if speed > 0
+                else (
+                    pace(i, 1265, speed),
+                    pace(i, 1335, speed),
+                )
+            )
+        h = size * (0.6 + 0.4 * (b - a) / size)
+        box = [a, 300 + (size - h) / 2, b, 300 + (size + h) / 2]
+        done += tracker.update(_cut_frame(i, [box], [0.9]))
+    done += tracker.flush()
+    assert [t.hits for t in done] == [frames]
