@@ -21,6 +21,17 @@ up to ``max_missed_s`` (a pillar, a passer-by) is re-identified that way, by pos
 time only; one that is predicted to have left the frame ends at once. Two tracks that come
 to cover the same face are merged into the older one.
 
+Partly hidden faces. A real detector (YuNet) still finds a face a third behind a pillar,
+and boxes only the part in view: one edge is the face's, the other the pillar's. The raw
+centre of such a box lags the face going in and leads it coming out by up to half a face,
+which used to kill the track's speed, and a sliver is far narrower than the face, which
+the size gate refused; the face came out as a second person. Now a box narrower than the
+face is placed by the edge that agrees with the prediction (``_anchored``), both when
+matching and when correcting, and sized by its height, which a vertical cut leaves; a face
+walking in at the frame's side is judged the same way while its box grows. A track born
+after a confirmed one vanished, inside that one's gate (position and time), is the hidden
+face found again and merges into it, keeping the older track's speed and size.
+
 Track state is geometry and running sums only: Kalman mean and covariance, the last box,
 hit counts, sums of age and p(male), per counting line the last clear side and the
 crossings so far, and whether the path has entered a counting zone. No pixels, no
