@@ -67,6 +67,7 @@ WIDTH_HORIZON_S = 0.3  # the face width is extrapolated this far at most
 PARTIAL_BELOW = 0.88  # a detection narrower than this share of the face is a partial view
 PARTIAL_NOISE = 2.0  # its re-anchored centre is trusted this much less (variance factor)
 EDGE_PX = 2.0  # a box this close to the frame's side is cut by it
+CUT_SHAPE = 1.2  # a cut face's box is this much taller for its width than the face's
 PARTIAL_RATIO = 2.0  # a partial view may be this much narrower than max_size_ratio allows
 
 
@@ -317,7 +318,10 @@ class Tracker:
         # A face partly hidden (sliding behind a pillar or a passer-by, or coming out) gives a
         # box narrower than the face with one true edge: its centre is measured from that edge
         # (as ``_anchored`` does), and its size is judged by its height, which the cut leaves.
-        partial = dw < PARTIAL_BELOW * pw
+        # Cut, not smaller: a smaller face elsewhere (someone farther) keeps its shape, a
+        # cut one is narrower for its height than the face.
+        shape = (boxes[:, 3] - boxes[:, 1]) / np.maximum(boxes[:, 2] - boxes[:, 0], 1.0)
+        partial = (dw < PARTIAL_BELOW * pw) & (shape[None, :] >= CUT_SHAPE * aspect[:, None])
         lo, hi = boxes[None, :, 0], boxes[None, :, 2]
         left_true = np.abs(lo - (p[:, None, 0] - pw / 2)) <= np.abs(hi - (p[:, None, 0] + pw / 2))
         anchored_x = np.where(left_true, lo + pw / 2, hi - pw / 2)
@@ -326,8 +330,7 @@ class Tracker:
         ph = np.maximum(pw * aspect[:, None], 1.0)
         dh = (boxes[None, :, 3] - boxes[None, :, 1]).clip(min=1.0)
         h_ratio = np.maximum(ph, dh) / np.minimum(ph, dh)
-        scale = np.where(partial, np.maximum(np.minimum(pw, dh / aspect[:, None]), 1.0), smaller)
-        from_pred = np.linalg.norm(p[:, None, :2] - dxy, axis=2) / scale
+        from_pred = np.linalg.norm(p[:, None, :2] - dxy, axis=2) / smaller
         from_last = np.linalg.norm(lst[:, None, :2] - d[None, :, :2], axis=2) / smaller
         reach = cfg.max_center_dist + cfg.gate_growth * unseen[:, None]
         overlap = iou >= (cfg.iou_threshold if not stage_two else max(cfg.iou_threshold, 0.3))
