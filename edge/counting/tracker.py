@@ -21,6 +21,17 @@ up to ``max_missed_s`` (a pillar, a passer-by) is re-identified that way, by pos
 time only; one that is predicted to have left the frame ends at once. Two tracks that come
 to cover the same face are merged into the older one.
 
+Partly hidden faces. A real detector (YuNet) still finds a face a third behind a pillar,
+and boxes only the part in view: one edge is the face's, the other the pillar's. The raw
+centre of such a box lags the face going in and leads it coming out by up to half a face,
+which used to kill the track's speed, and a sliver is far narrower than the face, which
+the size gate refused; the face came out as a second person. Now a box narrower than the
+face is placed by the edge that agrees with the prediction (``_anchored``), both when
+matching and when correcting, and sized by its height, which a vertical cut leaves; a face
+walking in at the frame's side is judged the same way while its box grows. A track born
+after a confirmed one vanished, inside that one's gate (position and time), is the hidden
+face found again and merges into it, keeping the older track's speed and size.
+
 Track state is geometry and running sums only: Kalman mean and covariance, the last box,
 hit counts, sums of age and p(male), per counting line the last clear side and the
 crossings so far, and whether the path has entered a counting zone. No pixels, no
@@ -54,8 +65,10 @@ MEASURE_STD = 0.06  # face widths
 INIT_VEL_STD = 4.0  # face widths / s
 WIDTH_HORIZON_S = 0.3  # the face width is extrapolated this far at most
 PARTIAL_BELOW = 0.88  # a detection narrower than this share of the face is a partial view
-PARTIAL_NOISE = 9.0  # its centre is trusted this much less (variance factor)
-EMERGING_RATIO = 1.3  # after a gap a face may come back this much smaller still (half-hidden)
+PARTIAL_NOISE = 2.0  # its re-anchored centre is trusted this much less (variance factor)
+EDGE_PX = 2.0  # a box this close to the frame's side is cut by it
+CUT_SHAPE = 1.2  # a cut face's box is this much taller for its width than the face's
+PARTIAL_RATIO = 2.0  # a partial view may be this much narrower than max_size_ratio allows
 
 
 def iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
@@ -88,6 +101,32 @@ def overlap_of_smaller(a: FloatArray, b: FloatArray) -> FloatArray:
     return out
 
 
+def _anchored(box: FloatArray, cx: float, cy: float, w: float, aspect: float) -> FloatArray:
+    """The face centre a partly hidden box implies, given the face's size and predicted centre.
+
+    A face sliding behind a pillar or a passer-by keeps one true edge (the one still in
+    view) while the other is cut; the raw box centre then lags (going in) or leads (coming
+    out) by up to half the face. On each axis where the box is narrower than the face, the
+    edge closer to where the predicted face has it is taken as the true one and the centre
+    is put half a face from it. Geometry only.
+    """
+    out: FloatArray = _cxcyw(box[None])[0].copy()
+    for axis, full, centre in ((0, w, cx), (1, w * aspect, cy)):
+        lo, hi = float(box[axis]), float(box[axis + 2])
+        if hi - lo >= PARTIAL_BELOW * full:
+            continue
+        if abs(lo - (centre - full / 2)) <= abs(hi - (centre + full / 2)):
+            out[axis] = lo + full / 2
+        else:
+            out[axis] = hi - full / 2
+    return out
+
+
+def _at_edge(box: FloatArray, width: int, height: int) -> bool:
+    """Whether a box touches (or crosses) the frame's left or right edge: a face cut by it."""
+    return bool(width) and (float(box[0]) <= EDGE_PX or float(box[2]) >= width - EDGE_PX)
+
+
 def _cxcyw(boxes: FloatArray) -> FloatArray:
     out: FloatArray = np.stack(
         [
@@ -116,6 +155,7 @@ class _Track:
     p_male_sum: float = 0.0
     lines: list[LineState] = field(default_factory=list)
     in_zone: bool = False  # with [[counting.zones]]: has the face centre entered one yet
+    cut: bool = False  # the last box touched the frame's edge (its width is not the face's)
 
     @classmethod
     def start(cls, tid: int, box: FloatArray, ts: float, n_lines: int) -> _Track:
@@ -154,13 +194,24 @@ class _Track:
             mean[2, 0] = max(self.size, 4.0)  # over a gap: the face's own size
         return mean, cov
 
-    def correct(self, ts: float, box: FloatArray) -> None:
+    def correct(self, ts: float, box: FloatArray, cut: bool = False) -> None:
         mean, cov = self.predict(ts)
         z = _cxcyw(box[None])[0]
+        if self.cut and not cut:
+            # Walked in at the frame's edge: the first whole box is the face's size and shape
+            # (the cut ones before it were narrower than the face, and taller for their width).
+            self.size = float(z[2])
+            self.aspect = float((box[3] - box[1]) / max(float(z[2]), 1.0))
+        elif self.cut and float(z[2]) > self.size:
+            self.size = float(z[2])  # still coming in: the face is at least this wide
+        self.cut = cut
         # A box much narrower than the face was is a face partly hidden (sliding behind a
-        # pillar or a passer-by): its centre is biased and its width is not the face's, so
-        # it moves the centre gently and leaves the face size alone.
+        # pillar or a passer-by): its width is not the face's, so it leaves the face size
+        # alone, and its centre is re-anchored on the edge still in view (``_anchored``),
+        # trusted a little less.
         partial = float(z[2]) < PARTIAL_BELOW * self.size
+        if partial:
+            z = _anchored(box, float(mean[0, 0]), float(mean[1, 0]), self.size, self.aspect)
         dims = 2 if partial else 3
         r = (MEASURE_STD * max(float(mean[2, 0]), 1.0)) ** 2 * (PARTIAL_NOISE if partial else 1.0)
         innovation = z[:dims] - mean[:dims, 0]
@@ -187,9 +238,9 @@ class _Track:
         """Take over ``other`` (the same face, tracked twice): its hits, sums and crossings."""
         newer = other.last_seen > self.last_seen
         if newer:
-            self.mean, self.cov, self.aspect = other.mean, other.cov, other.aspect
-            self.size = other.size
-            self.box, self.last_seen = other.box, other.last_seen
+            # The newer box corrects this track's own state: a duplicate started from a
+            # half-hidden face knows neither the face's size nor its speed.
+            self.correct(other.last_seen, other.box, other.cut)
         self.first_seen = min(self.first_seen, other.first_seen)
         self.hits += other.hits
         self.attr_n += other.attr_n
@@ -238,6 +289,7 @@ class Tracker:
         self._tracks: list[_Track] = []
         self._next_id = 1
         self._latest = TrackBoxes()
+        self._width = 0
 
     @property
     def active(self) -> int:
@@ -257,21 +309,44 @@ class Tracker:
         predicted = np.stack([t.box_at(ts) for t in tracks])
         last = np.stack([t.box for t in tracks])
         unseen = np.array([ts - t.last_seen for t in tracks], dtype=np.float32)
+        aspect = np.array([t.aspect for t in tracks], dtype=np.float32)
         iou = iou_matrix(predicted, boxes)
         p, lst, d = _cxcyw(predicted), _cxcyw(last), _cxcyw(boxes)
-        smaller = np.maximum(np.minimum(p[:, None, 2], d[None, :, 2]), 1.0)
-        ratio = np.maximum(p[:, None, 2], d[None, :, 2]) / smaller
-        from_pred = np.linalg.norm(p[:, None, :2] - d[None, :, :2], axis=2) / smaller
+        pw, dw = p[:, None, 2], d[None, :, 2]
+        smaller = np.maximum(np.minimum(pw, dw), 1.0)
+        ratio = np.maximum(pw, dw) / smaller
+        # A face partly hidden (sliding behind a pillar or a passer-by, or coming out) gives a
+        # box narrower than the face with one true edge: its centre is measured from that edge
+        # (as ``_anchored`` does), and its size is judged by its height, which the cut leaves.
+        # Cut, not smaller: a smaller face elsewhere (someone farther) keeps its shape, a
+        # cut one is narrower for its height than the face.
+        shape = (boxes[:, 3] - boxes[:, 1]) / np.maximum(boxes[:, 2] - boxes[:, 0], 1.0)
+        partial = (dw < PARTIAL_BELOW * pw) & (shape[None, :] >= CUT_SHAPE * aspect[:, None])
+        lo, hi = boxes[None, :, 0], boxes[None, :, 2]
+        left_true = np.abs(lo - (p[:, None, 0] - pw / 2)) <= np.abs(hi - (p[:, None, 0] + pw / 2))
+        anchored_x = np.where(left_true, lo + pw / 2, hi - pw / 2)
+        dx = np.where(partial, anchored_x, d[None, :, 0])
+        dxy = np.stack([dx, np.broadcast_to(d[None, :, 1], dx.shape)], axis=2)
+        ph = np.maximum(pw * aspect[:, None], 1.0)
+        dh = (boxes[None, :, 3] - boxes[None, :, 1]).clip(min=1.0)
+        h_ratio = np.maximum(ph, dh) / np.minimum(ph, dh)
+        from_pred = np.linalg.norm(p[:, None, :2] - dxy, axis=2) / smaller
         from_last = np.linalg.norm(lst[:, None, :2] - d[None, :, :2], axis=2) / smaller
         reach = cfg.max_center_dist + cfg.gate_growth * unseen[:, None]
-        near = np.minimum(from_pred / reach, from_last / cfg.max_center_dist)
         overlap = iou >= (cfg.iou_threshold if not stage_two else max(cfg.iou_threshold, 0.3))
-        # A face coming out from behind something is at first only partly visible: after a
-        # gap, a smaller box may belong to the track within a wider size ratio.
-        emerging = (unseen[:, None] >= 0.2) & (d[None, :, 2] < p[:, None, 2])
-        sized = (ratio <= cfg.max_size_ratio) | (
-            emerging & (ratio <= cfg.max_size_ratio * EMERGING_RATIO)
+        limit = cfg.max_size_ratio
+        cut = partial & (h_ratio <= limit) & (ratio <= limit * PARTIAL_RATIO)
+        # A track whose last box was cut by the frame's edge (a face walking in) grows: a
+        # wider box is judged by its height, and placed by its inner edge (the one in view).
+        edge = np.array([t.cut for t in tracks])[:, None] & (dw > pw) & (h_ratio <= limit)
+        at_left = lst[:, None, 0] < self._width / 2
+        inner = np.where(
+            at_left, boxes[None, :, 2] - last[:, None, 2], boxes[None, :, 0] - last[:, None, 0]
         )
+        inner_dist = np.hypot(inner, d[None, :, 1] - lst[:, None, 1]) / np.minimum(ph, dh)
+        from_last = np.where(edge, np.minimum(from_last, inner_dist), from_last)
+        near = np.minimum(from_pred / reach, from_last / cfg.max_center_dist)
+        sized = (ratio <= cfg.max_size_ratio) | cut | edge
         allowed = sized & ((near <= 1.0) | overlap)
         cost = (1.0 - iou) + np.minimum(near, 1.0)
         out: FloatArray = np.where(allowed, cost, np.inf).astype(np.float32)
@@ -280,6 +355,7 @@ class Tracker:
     def update(self, frame: AnalysedFrame) -> list[FinishedTrack]:
         """Associate one frame's faces; returns the tracks that ended by this frame's time."""
         ts = frame.ts
+        self._width = frame.width
         det = frame.detections
         boxes, scores = det.boxes, det.scores
         single = self._one_box_per_face(boxes, scores)
@@ -304,7 +380,7 @@ class Tracker:
                 matched[rest[t]] = int(weak[j])
         for t_idx, d_idx in matched.items():
             track = tracks[t_idx]
-            track.correct(ts, boxes[d_idx])
+            track.correct(ts, boxes[d_idx], _at_edge(boxes[d_idx], frame.width, frame.height))
             track.hits += 1
             if scores[d_idx] >= self.cfg.high_score:
                 self._observe(track, frame, d_idx)
@@ -318,6 +394,7 @@ class Tracker:
             if len(taken) and overlap_of_smaller(box[None], taken).max() >= self.cfg.duplicate_iou:
                 continue
             track = _Track.start(self._next_id, box, ts, len(self.lines))
+            track.cut = _at_edge(box, frame.width, frame.height)
             self._next_id += 1
             self._observe(track, frame, d_idx)
             self._cross(track, frame)
@@ -349,8 +426,12 @@ class Tracker:
         return np.array(sorted(kept), dtype=np.intp)
 
     def _merge_duplicates(self, ts: float) -> None:
-        """A track started after another vanished, covering that one's predicted box, is the
-        same face found again (at a scale the size gate refused): the older track takes it over.
+        """A track started after another vanished, where that one is predicted to be, is the
+        same face found again: the older track takes it over. Either the new box covers the
+        hidden track's predicted box (found at a scale the size gate refused), or it lies
+        inside the hidden track's gate (position and time, as stage 1 measures them) -- a face
+        first seen as a sliver coming out from behind a pillar starts a track that the
+        hidden one could not take, and the next, fuller boxes follow that new track.
 
         Only a track born after the other was last seen qualifies: a near person's track that
         covers a far person hidden behind them existed before and stays a different person.
@@ -359,16 +440,15 @@ class Tracker:
         hidden = [t for t in self._tracks if t.last_seen < ts and t.hits >= CONFIRM_HITS]
         if not born or not hidden:
             return
-        cover = overlap_of_smaller(
-            np.stack([t.box for t in born]), np.stack([t.box_at(ts) for t in hidden])
-        )
+        new_boxes = np.stack([t.box for t in born])
+        cover = overlap_of_smaller(new_boxes, np.stack([t.box_at(ts) for t in hidden]))
+        gated = self._cost(hidden, new_boxes, ts, stage_two=False).T  # (born, hidden)
+        later = np.array([[n.first_seen > o.last_seen for o in hidden] for n in born])
+        cost = np.where(later, np.where(cover >= self.cfg.duplicate_iou, 0.0, gated), np.inf)
         gone: set[int] = set()
-        for i, j in zip(*np.nonzero(cover >= self.cfg.duplicate_iou), strict=True):
-            new, old = born[int(i)], hidden[int(j)]
-            if new.first_seen <= old.last_seen or id(new) in gone or id(old) in gone:
-                continue
-            old.absorb(new)
-            gone.add(id(new))
+        for i, j in assign(cost.astype(np.float32), 2.0):
+            hidden[j].absorb(born[i])
+            gone.add(id(born[i]))
         self._tracks = [t for t in self._tracks if id(t) not in gone]
 
     def _cross(self, track: _Track, frame: AnalysedFrame) -> None:
