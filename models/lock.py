@@ -12,7 +12,7 @@ from models.fetch import sha256_file
 LOCK_NAME = "models.json"
 LOCK_SCHEMA = 1
 # Bump when the build recipe changes how outputs are made, so old folders are rebuilt.
-RECIPE = 2  # 2: BlazeFace graphs take any input size
+RECIPE = 3  # 2: BlazeFace graphs take any input size; 3: TF.js models from npm
 
 
 def read_lock(out: Path) -> dict[str, Any] | None:
