@@ -79,7 +79,7 @@ class Node:
         # systemd (Type=notify): READY after the first analysed frame, WATCHDOG after each.
         self.notifier = notifier or ServiceNotifier()
         self._ready = False
-        self.tracker = Tracker(settings.tracker)
+        self.tracker = Tracker(settings.tracker, settings.attributes.min_evidence)
         self.aggregator = Aggregator(
             settings.aggregate,
             demographics=settings.policy.demographics,

@@ -106,7 +106,8 @@ class AnalysedFrame:
 class FinishedTrack:
     """A person whose track has ended: counted once, in the window of ``ended_at``.
 
-    Holds only running means — no pixels, no embeddings, no path.
+    Holds only quality-weighted means — no pixels, no embeddings, no path. The means
+    are None when the evidence was too weak (``[attributes] min_evidence``).
     """
 
     first_seen: float
@@ -114,6 +115,7 @@ class FinishedTrack:
     hits: int
     mean_age: float | None
     mean_p_male: float | None
+    evidence: float = 0.0  # summed observation quality behind the means
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,7 +110,7 @@ def cold_start(models: Path, detector: dict[str, object]) -> float:
 def run_scene(video: Path, tracks: list[Track], cfg: NodeSettings, fps: float) -> Run:
     detector = Detector.from_dir(cfg.models.dir, cfg.detector)
     estimator = AttributeEstimator.from_dir(cfg.models.dir, cfg.attributes)
-    tracker = Tracker(cfg.tracker)
+    tracker = Tracker(cfg.tracker, cfg.attributes.min_evidence)
     run = Run()
     cap = cv2.VideoCapture(str(video))
     wall = time.perf_counter()

@@ -1,9 +1,15 @@
 """Follow faces across frames so each person is counted once, when their track ends.
 
 Track state is geometry and running sums only: a box, a velocity, hit counts and
-the sums of age and p(male). No pixels, no embeddings, no path history. A track
-unseen for ``max_missed_s`` (media clock) ends; if it was seen in at least
-``min_hits`` frames it becomes one FinishedTrack, and its state is dropped.
+the quality-weighted sums of age and p(male). No pixels, no embeddings, no path
+history. A track unseen for ``max_missed_s`` (media clock) ends; if it was seen in at
+least ``min_hits`` frames it becomes one FinishedTrack, and its state is dropped.
+
+Per-track fusion: each observation's age and p(male) count with its quality, the
+detector score times a size factor (faces below ``FULL_QUALITY_PX`` wide count
+proportionally less: small faces give the attribute networks little to go on). A
+track whose summed quality stays below ``min_evidence`` (``[attributes]``) finishes
+without age or gender, so it is counted but published as unknown.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ class _Track:
     first_seen: float
     last_seen: float
     hits: int = 1
-    attr_n: int = 0
+    evidence: float = 0.0  # summed observation quality
     age_sum: float = 0.0
     p_male_sum: float = 0.0
 
@@ -32,15 +38,26 @@ class _Track:
         moved: FloatArray = self.box + self.velocity * dt
         return moved
 
-    def finish(self) -> FinishedTrack:
-        n = self.attr_n
+    def finish(self, min_evidence: float) -> FinishedTrack:
+        w = self.evidence
+        known = w > 0 and w >= min_evidence
         return FinishedTrack(
             first_seen=self.first_seen,
             ended_at=self.last_seen,
             hits=self.hits,
-            mean_age=self.age_sum / n if n else None,
-            mean_p_male=self.p_male_sum / n if n else None,
+            mean_age=self.age_sum / w if known else None,
+            mean_p_male=self.p_male_sum / w if known else None,
+            evidence=w,
         )
+
+
+FULL_QUALITY_PX = 64.0
+
+
+def quality(score: float, box: FloatArray) -> float:
+    """How much one observation counts: detector score x min(1, face width / 64 px)."""
+    width = float(box[2] - box[0])
+    return max(0.0, score) * min(1.0, max(0.0, width) / FULL_QUALITY_PX)
 
 
 def iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
@@ -72,8 +89,9 @@ def _centre_distance(a: FloatArray, b: FloatArray) -> FloatArray:
 class Tracker:
     """Greedy IoU / centre-distance association with constant-velocity prediction."""
 
-    def __init__(self, cfg: TrackerConfig) -> None:
+    def __init__(self, cfg: TrackerConfig, min_evidence: float = 0.0) -> None:
         self.cfg = cfg
+        self.min_evidence = min_evidence
         self._tracks: list[_Track] = []
 
     @property
@@ -107,7 +125,6 @@ class Tracker:
         """Associate one frame's faces; returns the tracks that ended by this frame's time."""
         ts = frame.ts
         boxes = frame.detections.boxes
-        ages, p_male = frame.attributes.age, frame.attributes.p_male
         predicted = (
             np.stack([t.predicted(ts) for t in self._tracks])
             if self._tracks
@@ -123,7 +140,7 @@ class Tracker:
             track.box = boxes[d_idx].copy()
             track.last_seen = ts
             track.hits += 1
-            self._observe(track, ages, p_male, d_idx)
+            self._observe(track, frame, d_idx)
             matched_d.add(d_idx)
         for d_idx in range(len(boxes)):
             if d_idx not in matched_d:
@@ -133,21 +150,24 @@ class Tracker:
                     first_seen=ts,
                     last_seen=ts,
                 )
-                self._observe(track, ages, p_male, d_idx)
+                self._observe(track, frame, d_idx)
                 self._tracks.append(track)
         return self._expire(ts)
 
     @staticmethod
-    def _observe(track: _Track, ages: FloatArray | None, p_male: FloatArray | None, i: int) -> None:
+    def _observe(track: _Track, frame: AnalysedFrame, i: int) -> None:
+        ages, p_male = frame.attributes.age, frame.attributes.p_male
         if ages is not None and p_male is not None:
-            track.attr_n += 1
-            track.age_sum += float(ages[i])
-            track.p_male_sum += float(p_male[i])
+            det = frame.detections
+            w = quality(float(det.scores[i]), det.boxes[i])
+            track.evidence += w
+            track.age_sum += w * float(ages[i])
+            track.p_male_sum += w * float(p_male[i])
 
     def _expire(self, now: float) -> list[FinishedTrack]:
         ended = [t for t in self._tracks if now - t.last_seen > self.cfg.max_missed_s]
         self._tracks = [t for t in self._tracks if now - t.last_seen <= self.cfg.max_missed_s]
-        return [t.finish() for t in ended if t.hits >= self.cfg.min_hits]
+        return [t.finish(self.min_evidence) for t in ended if t.hits >= self.cfg.min_hits]
 
     def advance(self, now: float) -> list[FinishedTrack]:
         """End tracks unseen since ``now - max_missed_s`` (used when no frame arrives)."""
@@ -155,6 +175,6 @@ class Tracker:
 
     def flush(self) -> list[FinishedTrack]:
         """End every track (end of a file source or shutdown)."""
-        ended = [t.finish() for t in self._tracks if t.hits >= self.cfg.min_hits]
+        ended = [t.finish(self.min_evidence) for t in self._tracks if t.hits >= self.cfg.min_hits]
         self._tracks = []
         return ended

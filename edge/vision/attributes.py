@@ -1,71 +1,68 @@
-"""Age and gender estimation with the Cydral networks (onnxruntime, batched).
+"""Age and gender per face: one or more attribute networks, combined as configured.
 
 Only constructed when the policy declares the ``demographics`` purpose; a node
-counting footfall never loads these models.
+counting footfall never loads these models. The default (``[attributes]``) is
+gender = mean p(male) of Cydral, FaceRes and face-api, age = face-api (DESIGN §4b,
+figures in models/MODEL_CARD.md); ``gender_models = ["cydral"]`` with
+``age_model = "cydral"`` is the Cydral-only node.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from edge.config import AttributesConfig
+from edge.config import AttributeModel, AttributesConfig
 from edge.types import Detections, FaceAttributes, FloatArray, ImageArray
-from edge.vision.align import chip
-from edge.vision.onnx_session import open_session
-
-MEAN_RGB = np.array([122.782, 117.001, 104.298], dtype=np.float32)
-AGE_WEIGHTS = np.array([0.25, *range(1, 81)], dtype=np.float32)
-AGE_SIZE, GENDER_SIZE = 64, 32
+from edge.vision.boxnets import FaceApiBackend, FaceResBackend
+from edge.vision.cydral import CydralBackend
 
 
-def to_tensor(chips: list[ImageArray]) -> FloatArray:
-    """BGR chips -> NCHW float32, RGB minus the training mean, divided by 256."""
-    batch = np.stack(chips)[..., ::-1].astype(np.float32)
-    batch -= MEAN_RGB
-    batch /= 256.0
-    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
+class AttributeBackend(Protocol):
+    """One network (or pair): p(male) and age in years per detected face."""
+
+    name: str
+
+    def estimate(
+        self, image: ImageArray, detections: Detections
+    ) -> tuple[FloatArray, FloatArray]: ...
+
+
+def open_backend(
+    model: AttributeModel, models_dir: Path, cfg: AttributesConfig, threads: int = 1
+) -> AttributeBackend:
+    """Load one backend's model files (ModelError naming the file when one is missing)."""
+    if model == "cydral":
+        return CydralBackend(models_dir, cfg.batch_size, threads)
+    if model == "faceres":
+        return FaceResBackend(models_dir, cfg.batch_size, threads, flip=cfg.flip_average)
+    return FaceApiBackend(models_dir, cfg.batch_size, threads, flip=cfg.flip_average)
 
 
 class AttributeEstimator:
-    """Expected age (years) and p(male) per detected face."""
+    """Expected age (years) and p(male) per detected face, from the configured backends."""
 
-    def __init__(
-        self, age_model: Path, gender_model: Path, cfg: AttributesConfig, threads: int = 1
-    ):
+    def __init__(self, backends: dict[AttributeModel, AttributeBackend], cfg: AttributesConfig):
+        missing = {*cfg.gender_models, cfg.age_model} - set(backends)
+        if missing:
+            raise ValueError(f"no backend for {sorted(missing)}")
         self.cfg = cfg
-        self.age = open_session(age_model, threads)
-        self.gender = open_session(gender_model, threads)
+        self.backends = backends
 
     @classmethod
     def from_dir(
         cls, models_dir: Path, cfg: AttributesConfig, threads: int = 1
     ) -> AttributeEstimator:
-        return cls(models_dir / "age-v1.onnx", models_dir / "gender-v1.onnx", cfg, threads)
-
-    def _infer(self, session_name: str, chips: list[ImageArray]) -> FloatArray:
-        session = self.age if session_name == "age" else self.gender
-        outputs: list[FloatArray] = []
-        for start in range(0, len(chips), self.cfg.batch_size):
-            tensor = to_tensor(chips[start : start + self.cfg.batch_size])
-            (probs,) = session.run(None, {"images": tensor})
-            tensor.fill(0)
-            outputs.append(np.asarray(probs, dtype=np.float32))
-        return np.concatenate(outputs)
+        wanted = dict.fromkeys((*cfg.gender_models, cfg.age_model))
+        return cls({m: open_backend(m, models_dir, cfg, threads) for m in wanted}, cfg)
 
     def estimate(self, image: ImageArray, detections: Detections) -> FaceAttributes:
         if len(detections) == 0:
             empty = np.zeros(0, dtype=np.float32)
             return FaceAttributes(age=empty, p_male=empty.copy())
-        age_chips = [chip(image, kp, AGE_SIZE) for kp in detections.keypoints]
-        gender_chips = [chip(image, kp, GENDER_SIZE) for kp in detections.keypoints]
-        try:
-            age_probs = self._infer("age", age_chips)
-            gender_probs = self._infer("gender", gender_chips)
-        finally:
-            # Chips are pixels of a face: overwrite them before they are released.
-            for c in (*age_chips, *gender_chips):
-                c.fill(0)
-        ages = (age_probs @ AGE_WEIGHTS).astype(np.float32)
-        return FaceAttributes(age=ages, p_male=gender_probs[:, 1].astype(np.float32))
+        results = {name: b.estimate(image, detections) for name, b in self.backends.items()}
+        p_male = np.mean([results[m][0] for m in self.cfg.gender_models], axis=0)
+        age = results[self.cfg.age_model][1]
+        return FaceAttributes(age=age.astype(np.float32), p_male=p_male.astype(np.float32))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edge.config import TrackerConfig
-from edge.counting.tracker import Tracker, _Track, iou_matrix
+from edge.counting.tracker import FULL_QUALITY_PX, Tracker, _Track, iou_matrix, quality
 from edge.types import AnalysedFrame, Detections, FaceAttributes, FinishedTrack
 
 T0 = 1_767_258_000.0
@@ -24,13 +24,16 @@ class Face(NamedTuple):
     size: float = 60.0
     age: float = 30.0
     p_male: float = 0.5
+    score: float = 0.9
 
 
 def frame(index: int, faces: Sequence[Face], with_attributes: bool = True) -> AnalysedFrame:
     n = len(faces)
     boxes = np.array([[f.x, f.y, f.x + f.size, f.y + f.size] for f in faces], dtype=np.float32)
     detections = Detections(
-        boxes.reshape(n, 4), np.full(n, 0.9, dtype=np.float32), np.zeros((n, 6, 2), np.float32)
+        boxes.reshape(n, 4),
+        np.array([f.score for f in faces], dtype=np.float32),
+        np.zeros((n, 6, 2), np.float32),
     )
     attributes = (
         FaceAttributes(
@@ -152,7 +155,7 @@ def test_track_state_holds_no_pixels() -> None:
         "first_seen",
         "last_seen",
         "hits",
-        "attr_n",
+        "evidence",
         "age_sum",
         "p_male_sum",
     }
@@ -189,3 +192,40 @@ def test_iou_matrix() -> None:
     np.testing.assert_allclose(iou[0], [1.0, 50 / 150, 0.0], rtol=1e-6)
     np.testing.assert_array_equal(iou[1], [0, 0, 0])
     assert iou_matrix(a[:0], b).shape == (0, 3)
+
+
+@pytest.mark.parametrize(
+    ("score", "width", "expected"),
+    [(0.9, 64.0, 0.9), (0.9, 128.0, 0.9), (0.8, 32.0, 0.4), (1.0, 0.0, 0.0)],
+)
+def test_quality_is_score_times_a_size_factor(score: float, width: float, expected: float) -> None:
+    assert FULL_QUALITY_PX == 64.0
+    box = np.array([10.0, 10.0, 10.0 + width, 10.0 + width], np.float32)
+    assert quality(score, box) == pytest.approx(expected)
+
+
+def test_good_observations_outweigh_poor_ones() -> None:
+    # A steady face: sharp frames say male (0.9), blurry low-score frames say female (0.1).
+    script = [
+        [Face(x=500, y=200, size=80, p_male=0.9, age=40, score=0.95)]
+        if i % 2 == 0
+        else [Face(x=500, y=200, size=80, p_male=0.1, age=20, score=0.6)]
+        for i in range(10)
+    ]
+    (track,) = run(script, Tracker(CFG))
+    w_good, w_poor = 5 * 0.95, 5 * 0.6
+    assert track.evidence == pytest.approx(w_good + w_poor, rel=1e-6)
+    assert track.mean_p_male == pytest.approx((0.9 * w_good + 0.1 * w_poor) / (w_good + w_poor))
+    assert track.mean_age == pytest.approx((40 * w_good + 20 * w_poor) / (w_good + w_poor))
+    assert track.mean_p_male > 0.5, "a plain mean would have said 0.5 (unknown)"
+
+
+@pytest.mark.parametrize(("min_evidence", "known"), [(1.0, True), (2.0, False)])
+def test_weak_evidence_finishes_without_attributes(min_evidence: float, known: bool) -> None:
+    # Six sightings of a 16 px face: quality 0.9 * 16/64 = 0.225 each, 1.35 in all.
+    script = [[Face(x=500, y=200, size=16, p_male=0.95, age=35)] for _ in range(6)]
+    (track,) = run(script, Tracker(CFG, min_evidence=min_evidence))
+    assert track.hits == 6  # counted either way
+    assert track.evidence == pytest.approx(1.35, rel=1e-5)
+    assert (track.mean_p_male is not None) is known
+    assert (track.mean_age is not None) is known

