@@ -48,6 +48,11 @@ OWN_ARGS: dict[str, tuple[str, str, str]] = {
         "faults_main",
         "a TCP proxy that stalls, drops or cuts node connections",
     ),
+    "accuracy": (
+        "simulator.scoring.accuracy",
+        "accuracy_main",
+        "per-face age and gender accuracy on a labelled face folder (FairFace)",
+    ),
     "facecheck": (
         "simulator.scenes.facecheck",
         "facecheck_main",
