@@ -188,13 +188,15 @@ def evaluate(
                 attributes = estimator.estimate(canvas, best)
                 spent += time.perf_counter() - t0
                 faces += 1
-                assert attributes.p_male is not None and attributes.age is not None
+                p_male, age = attributes.p_male, attributes.age
+                if p_male is None or age is None:
+                    raise SceneError("the attribute estimator returned no estimates")
                 result = FaceResult(
                     result.group,
                     result.male,
                     found=True,
-                    p_male=float(attributes.p_male[0]),
-                    age=float(attributes.age[0]),
+                    p_male=float(p_male[0]),
+                    age=float(age[0]),
                 )
         finally:
             canvas.fill(0)
