@@ -37,8 +37,8 @@ def open_backend(
     if model == "cydral":
         return CydralBackend(models_dir, cfg.batch_size, threads)
     if model == "faceres":
-        return FaceResBackend(models_dir, cfg.batch_size, threads, flip=cfg.flip_average)
-    return FaceApiBackend(models_dir, cfg.batch_size, threads, flip=cfg.flip_average)
+        return FaceResBackend.open(models_dir, cfg.batch_size, threads, flip=cfg.flip_average)
+    return FaceApiBackend.open(models_dir, cfg.batch_size, threads, flip=cfg.flip_average)
 
 
 class AttributeEstimator:

@@ -8,12 +8,13 @@ input. With ``flip`` the mirrored crop is run too and the two outputs are averag
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
 from edge.types import Detections, FloatArray, ImageArray
 from edge.vision.crops import box_crop
-from edge.vision.onnx_session import open_session, run_batched
+from edge.vision.onnx_session import Session, open_session, run_batched
 
 FACEAPI_FILE, FACERES_FILE = "faceapi-agegender.onnx", "faceres.onnx"
 # face-api: box x1.0 -> 112x112, RGB 0..255 (the mean and /255 are inside the graph).
@@ -40,10 +41,15 @@ class _BoxNet:
     scale = 1.0
     size = 0
 
-    def __init__(self, models_dir: Path, batch_size: int, threads: int = 1, flip: bool = True):
-        self.session = open_session(models_dir / self.file, threads)
+    def __init__(self, session: Session, batch_size: int, flip: bool = True) -> None:
+        self.session = session
         self.batch_size = batch_size
         self.flip = flip
+
+    @classmethod
+    def open(cls, models_dir: Path, batch_size: int, threads: int = 1, flip: bool = True) -> Self:
+        """Load the network's ONNX file from the models folder."""
+        return cls(open_session(models_dir / cls.file, threads), batch_size, flip)
 
     def crops(self, image: ImageArray, detections: Detections) -> list[ImageArray]:
         crops = [box_crop(image, box, self.scale, self.size) for box in detections.boxes]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import onnxruntime as ort
@@ -30,8 +31,16 @@ def open_session(path: Path, threads: int = 1) -> ort.InferenceSession:
         ) from None
 
 
+class Session(Protocol):
+    """What the attribute backends use of an onnxruntime session (tests pass a stand-in)."""
+
+    def run(self, output_names: Any, input_feed: dict[str, Any]) -> Sequence[Any]: ...
+
+    def get_outputs(self) -> Sequence[Any]: ...
+
+
 def run_batched(
-    session: ort.InferenceSession,
+    session: Session,
     input_name: str,
     crops: Sequence[ImageArray],
     to_tensor: Callable[[list[ImageArray]], FloatArray],
