@@ -2,9 +2,9 @@
 
 Only constructed when the policy declares the ``demographics`` purpose; a node
 counting footfall never loads these models. The default (``[attributes]``) is
-gender = mean p(male) of Cydral, FaceRes and face-api, age = face-api (DESIGN §4b,
-figures in models/MODEL_CARD.md); ``gender_models = ["cydral"]`` with
-``age_model = "cydral"`` is the Cydral-only node.
+gender = weighted mean p(male) of Cydral (0.5), FaceRes (1) and face-api (1), age =
+face-api (DESIGN §4b, figures in models/MODEL_CARD.md); ``gender_models = ["cydral"]``
+with ``age_model = "cydral"`` is the Cydral-only node.
 """
 
 from __future__ import annotations
@@ -63,6 +63,9 @@ class AttributeEstimator:
             empty = np.zeros(0, dtype=np.float32)
             return FaceAttributes(age=empty, p_male=empty.copy())
         results = {name: b.estimate(image, detections) for name, b in self.backends.items()}
-        p_male = np.mean([results[m][0] for m in self.cfg.gender_models], axis=0)
+        weights = [self.cfg.gender_weights.get(m, 1.0) for m in self.cfg.gender_models]
+        p_male = np.average(
+            [results[m][0] for m in self.cfg.gender_models], axis=0, weights=weights
+        )
         age = results[self.cfg.age_model][1]
         return FaceAttributes(age=age.astype(np.float32), p_male=p_male.astype(np.float32))

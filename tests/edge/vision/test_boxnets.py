@@ -22,7 +22,8 @@ from edge.vision.models_info import model_ids
 def test_crop_scales_are_locked() -> None:
     # DESIGN §4b: face-api's gender falls from 0.89 to 0.52 as its crop grows x1.0 -> x1.6;
     # the scales were chosen on FairFace (models/MODEL_CARD.md). Changing one is a decision.
-    assert (boxnets.FACEAPI_SCALE, boxnets.FACEAPI_SIZE) == (1.0, 112)
+    assert (boxnets.FACEAPI_GENDER_SCALE, boxnets.FACEAPI_SIZE) == (1.0, 112)
+    assert boxnets.FACEAPI_AGE_SCALE == 1.1
     assert (boxnets.FACERES_SCALE, boxnets.FACERES_SIZE) == (1.5, 224)
 
 
@@ -101,12 +102,30 @@ def test_face_api_gets_rgb_0_255_and_reads_male_from_softmax_column_0() -> None:
     backend = FaceApiBackend(session, 16, flip=False)
     frame, det = _one_face((10, 20, 30))  # BGR
     p_male, age = backend.estimate(frame, det)
-    (seen,) = session.seen
-    assert seen["name"] == "input"
-    assert seen["shape"] == (1, 112, 112, 3)
-    assert seen["pixel"].tolist() == [30.0, 20.0, 10.0], "RGB, 0..255, no normalisation"
+    for seen in session.seen:  # one run for gender (x1.0), one for age (x1.1)
+        assert seen["name"] == "input"
+        assert seen["shape"] == (1, 112, 112, 3)
+        assert seen["pixel"].tolist() == [30.0, 20.0, 10.0], "RGB, 0..255, no normalisation"
+    assert len(session.seen) == 2
     assert p_male.tolist() == pytest.approx([0.8])
     assert age.tolist() == [41.0]
+
+
+def test_face_api_reads_gender_from_the_tight_crop_and_age_from_the_wider_one() -> None:
+    frame = _frame_with_face(200, 150, 100)  # a white box on black: the box itself
+
+    def outputs(t: FloatArray) -> tuple[FloatArray, FloatArray]:
+        white = t.mean(axis=(1, 2, 3)) / 255.0  # share of the crop inside the box
+        return white[:, None], np.stack([white, 1 - white], axis=1)
+
+    det = Detections(
+        np.array([[200, 150, 300, 250]], np.float32),
+        np.ones(1, np.float32),
+        np.zeros((1, 6, 2), np.float32),
+    )
+    p_male, age = FaceApiBackend(FakeSession(outputs), 16, flip=True).estimate(frame, det)
+    assert p_male.tolist() == pytest.approx([1.0], abs=0.02)  # x1.0: all box
+    assert age.tolist() == pytest.approx([1 / 1.1**2], abs=0.02)  # x1.1: box / crop area
 
 
 def test_faceres_gets_bgr_minus_the_mean_and_the_expected_age() -> None:
@@ -173,11 +192,12 @@ def _estimator(cfg: AttributesConfig) -> AttributeEstimator:
 @pytest.mark.parametrize(
     ("cfg", "p_male", "age"),
     [
-        (AttributesConfig(), 0.5, 33.0),  # default: mean of the three, face-api's age
+        (AttributesConfig(), 0.42, 33.0),  # default: (0.5 * 0.9 + 0.3 + 0.3) / 2.5
+        (AttributesConfig(gender_weights={}), 0.5, 33.0),  # plain mean
         (AttributesConfig(gender_models=("cydral",), age_model="cydral"), 0.9, 25.0),
-        (AttributesConfig(gender_models=("cydral", "faceapi")), 0.6, 33.0),  # FaceRes-free
+        (AttributesConfig(gender_models=("cydral", "faceapi")), 0.5, 33.0),  # FaceRes-free
     ],
-    ids=["ensemble", "cydral-only", "without-faceres"],
+    ids=["ensemble", "plain-mean", "cydral-only", "without-faceres"],
 )
 def test_ensemble_averages_gender_and_takes_age_from_one_model(
     cfg: AttributesConfig, p_male: float, age: float
@@ -226,5 +246,6 @@ def test_input_tensors_are_zeroed_after_inference(cls: type[FaceApiBackend]) -> 
 
     frame, det = _one_face((90, 90, 90))
     cls(FakeSession(outputs), 16, flip=True).estimate(frame, det)
-    assert len(kept) == 1
-    assert not kept[0].any(), "face pixels (as model input) do not outlive the inference"
+    assert len(kept) == (2 if cls is FaceApiBackend else 1)  # face-api: two crop scales
+    for tensor in kept:
+        assert not tensor.any(), "face pixels (as model input) do not outlive the inference"
