@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from edge.config import AttributeModel, AttributesConfig, DetectorConfig
+from edge.counting.intervals import GenderErrors, female_share_interval
 from edge.errors import KazoeError
 from edge.types import ImageArray
 from edge.vision.attributes import AttributeEstimator
@@ -148,6 +149,71 @@ class Report:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """How often a female-share interval held the truth, over simulated windows."""
+
+    windows: int
+    covered: int
+    mean_width_pp: float
+    window_size: int
+    level: float
+
+    def text(self) -> str:
+        return (
+            f"female share {self.level:.0%} interval (errors measured on one half of the photos, "
+            f"windows of {self.window_size} faces drawn from the other): truth inside in "
+            f"{self.covered} of {self.windows} windows ({self.covered / self.windows:.1%}), "
+            f"mean width {self.mean_width_pp:.1f} pp"
+        )
+
+
+def gender_errors(results: Sequence[FaceResult]) -> GenderErrors:
+    """Per-face female and male recall (p(male) against 0.5) of the found faces."""
+    women = [r for r in results if r.found and not r.male]
+    men = [r for r in results if r.found and r.male]
+    if not women or not men:
+        raise SceneError("interval coverage needs found faces of both genders")
+    return GenderErrors(
+        female_recall=sum(r.p_male < 0.5 for r in women) / len(women),
+        male_recall=sum(r.p_male > 0.5 for r in men) / len(men),
+    )
+
+
+def interval_coverage(
+    results: Sequence[FaceResult],
+    window_size: int = 30,
+    windows: int = 1000,
+    level: float = 0.9,
+    seed: int = 0,
+) -> Coverage:
+    """Errors from every other photo; windows of faces from the rest, with random true shares.
+
+    Both ways round (even -> odd, odd -> even), half the windows each, so no window is
+    scored with errors measured on its own faces.
+    """
+    rng = np.random.default_rng(seed)
+    halves = (list(results[0::2]), list(results[1::2]))
+    covered, widths = 0, []
+    for calibrate, test in (halves, halves[::-1]):
+        errors = gender_errors(calibrate)
+        pools = {
+            male: [r.p_male for r in test if r.found and r.male is male] for male in (False, True)
+        }
+        for _ in range(windows // 2):
+            women = int(rng.binomial(window_size, rng.uniform(0.2, 0.8)))
+            drawn_f = rng.choice(pools[False], women) if women else np.zeros(0)
+            drawn_m = rng.choice(pools[True], window_size - women)
+            counted_f = int((drawn_f < 0.5).sum() + (drawn_m < 0.5).sum())
+            interval = female_share_interval(counted_f, window_size - counted_f, errors, level)
+            if interval is None:
+                continue
+            truth = 100.0 * women / window_size
+            covered += interval[0] <= truth <= interval[1]
+            widths.append(interval[1] - interval[0])
+    return Coverage(len(widths), covered, float(np.mean(widths)), window_size, level)
+
+
 def on_canvas(image: ImageArray) -> ImageArray:
     """The photo in the middle of a grey square twice its size."""
     h, w = image.shape[:2]
@@ -252,11 +318,20 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
         print(f"kazoe-sim accuracy: {exc}".splitlines()[0], file=sys.stderr)
         return 1
     report = Report.build(results, groups, ms)
-    recipe = f"gender = mean({', '.join(cfg.gender_models)}), age = {cfg.age_model}"
+    weights = ", ".join(f"{m} {cfg.gender_weights.get(m, 1.0):g}" for m in cfg.gender_models)
+    recipe = f"gender = weighted mean({weights}), age = {cfg.age_model}"
     recipe += ", flip averaging" if cfg.flip_average else ""
+    try:
+        coverage = interval_coverage(results)
+    except (SceneError, ValueError) as exc:
+        print(f"kazoe-sim accuracy: {exc}".splitlines()[0], file=sys.stderr)
+        return 1
     if args.json:
-        print(json.dumps({"recipe": recipe, **report.as_dict()}, indent=2))
+        cover: dict[str, float] = {"windows": coverage.windows, "covered": coverage.covered}
+        cover["mean_width_pp"] = round(coverage.mean_width_pp, 2)
+        print(json.dumps({"recipe": recipe, **report.as_dict(), "coverage": cover}, indent=2))
     else:
         print(f"{len(files)} photos from {args.faces} ({CREDIT}); {recipe}")
         print(report.text())
+        print(coverage.text())
     return 0

@@ -47,7 +47,13 @@ def settings(video: Path, tmp_path: Path, purposes: list[str]) -> NodeSettings:
         (["footfall"], {"face_detection_full_range.onnx"}),
         (
             ["footfall", "demographics"],
-            {"face_detection_full_range.onnx", "age-v1.onnx", "gender-v1.onnx"},
+            {
+                "face_detection_full_range.onnx",
+                "age-v1.onnx",
+                "gender-v1.onnx",
+                "faceres.onnx",
+                "faceapi-agegender.onnx",
+            },
         ),
     ],
 )

@@ -6,10 +6,18 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from simulator.scenes.labels import parse_group
-from simulator.scoring.accuracy import FAIRFACE, FaceResult, Report, accuracy_main, group_of
+from simulator.scoring.accuracy import (
+    FAIRFACE,
+    FaceResult,
+    Report,
+    accuracy_main,
+    group_of,
+    interval_coverage,
+)
 
 GROUPS = [parse_group(g) for g in ("0-2", "3-9", "10-19", "20-29", "30-39", "70+")]
 EXPECTED = Path(__file__).with_name("accuracy_expected.json")
@@ -110,3 +118,19 @@ def test_fairface_figures_match_the_committed_ones(capsys: pytest.CaptureFixture
                     name,
                     key,
                 )
+
+
+def test_interval_coverage_is_measured_on_faces_the_errors_were_not_measured_on() -> None:
+    rng = np.random.default_rng(5)
+    # 200 synthetic faces: women counted right 75 % of the time, men 90 %.
+    results = []
+    for i in range(200):
+        male = i % 4 < 2
+        right = rng.random() < (0.9 if male else 0.75)
+        p_male = (0.8 if right else 0.2) if male else (0.2 if right else 0.8)
+        results.append(FaceResult(3, male=male, found=True, p_male=p_male, age=25.0))
+    coverage = interval_coverage(results, window_size=30, windows=200, seed=1)
+    assert coverage.windows == 200
+    assert coverage.covered / coverage.windows >= 0.85
+    assert 10 < coverage.mean_width_pp < 60
+    assert "truth inside in" in coverage.text()
