@@ -323,7 +323,8 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
     report = Report.build(results, groups, ms)
     weights = ", ".join(f"{m} {cfg.gender_weights.get(m, 1.0):g}" for m in cfg.gender_models)
     recipe = f"gender = weighted mean({weights}), age = {cfg.age_model}"
-    recipe += ", flip averaging" if cfg.flip_average else ""
+    box_nets = {"faceres", "faceapi"} & {*cfg.gender_models, cfg.age_model}
+    recipe += ", flip averaging" if cfg.flip_average and box_nets else ""
     try:
         coverage = interval_coverage(results)
     except (SceneError, ValueError) as exc:

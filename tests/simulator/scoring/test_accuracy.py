@@ -118,6 +118,11 @@ def test_fairface_figures_match_the_committed_ones(capsys: pytest.CaptureFixture
                     name,
                     key,
                 )
+    cover, want_cover = measured["coverage"], expected["coverage"]
+    assert cover["windows"] == want_cover["windows"]
+    assert cover["covered"] / cover["windows"] == pytest.approx(
+        want_cover["covered"] / want_cover["windows"], abs=0.03
+    )
 
 
 def test_interval_coverage_is_measured_on_faces_the_errors_were_not_measured_on() -> None:
