@@ -302,6 +302,9 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--age-model", default=AttributesConfig().age_model)
     p.add_argument("--no-flip", action="store_true", help="no mirrored-crop averaging")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument(
+        "--limit", type=int, default=0, help="only the first N photos (a quick look; 0: all)"
+    )
     args = p.parse_args(argv)
     try:
         cfg = AttributesConfig(
@@ -314,6 +317,7 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
     try:
         files, _ = read_labels(args.faces, "fairface", None)
         groups = fairface_groups(files)
+        files = files[: args.limit] if args.limit > 0 else files
         detector = Detector.from_dir(args.models, DETECTOR)
         estimator = AttributeEstimator.from_dir(args.models, cfg)
         results, ms = evaluate(files, groups, detector, estimator)
