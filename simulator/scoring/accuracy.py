@@ -329,17 +329,20 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
     recipe = f"gender = weighted mean({weights}), age = {cfg.age_model}"
     box_nets = {"faceres", "faceapi"} & {*cfg.gender_models, cfg.age_model}
     recipe += ", flip averaging" if cfg.flip_average and box_nets else ""
+    coverage: Coverage | None = None
+    why = ""
     try:
         coverage = interval_coverage(results)
-    except (SceneError, ValueError) as exc:
-        print(f"kazoe-sim accuracy: {exc}".splitlines()[0], file=sys.stderr)
-        return 1
+    except (SceneError, ValueError) as exc:  # e.g. --limit left too few faces
+        why = str(exc).splitlines()[0]
     if args.json:
-        cover: dict[str, float] = {"windows": coverage.windows, "covered": coverage.covered}
-        cover["mean_width_pp"] = round(coverage.mean_width_pp, 2)
+        cover: dict[str, float] | None = None
+        if coverage is not None:
+            cover = {"windows": coverage.windows, "covered": coverage.covered}
+            cover["mean_width_pp"] = round(coverage.mean_width_pp, 2)
         print(json.dumps({"recipe": recipe, **report.as_dict(), "coverage": cover}, indent=2))
     else:
         print(f"{len(files)} photos from {args.faces} ({CREDIT}); {recipe}")
         print(report.text())
-        print(coverage.text())
+        print(coverage.text() if coverage else f"female share interval coverage: n/a ({why})")
     return 0
