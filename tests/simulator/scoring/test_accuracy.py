@@ -94,6 +94,7 @@ def test_missing_face_folder_is_one_line(
 
 @pytest.mark.integration
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 540 photos, four networks: ~10 min on a loaded 2-core box
 def test_fairface_figures_match_the_committed_ones(capsys: pytest.CaptureFixture[str]) -> None:
     """An accuracy gate: any drift (model, crop, preprocessing, ensemble) shows up here."""
     if not (FAIRFACE / "ground_truth.json").is_file():
