@@ -118,7 +118,7 @@ def run_scene(video: Path, tracks: list[Track], cfg: NodeSettings, fps: float) -
     estimator = AttributeEstimator.from_dir(
         cfg.models.dir, cfg.attributes, template=detector.template
     )
-    tracker = Tracker(cfg.tracker)
+    tracker = Tracker(cfg.tracker, min_evidence=cfg.attributes.min_evidence)
     run = Run()
     cap = cv2.VideoCapture(str(video))
     wall = time.perf_counter()

@@ -132,7 +132,7 @@ class KazoeSide:
             cfg.models.dir, cfg.attributes, template=detector.template
         )
         self.analyser = Analyser(detector, estimator, every_n_frames, cfg.quality)
-        self.tracker = Tracker(cfg.tracker)
+        self.tracker = Tracker(cfg.tracker, min_evidence=cfg.attributes.min_evidence)
 
     def run(
         self, frames: list[np.ndarray], start: int, truth: list[list[Box]], fps: float
