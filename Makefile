@@ -40,6 +40,9 @@ check: venv
 
 bench: models
 	$(BIN)/python -m simulator.bench
+	@if [ -f ../shared/data/fairface/ground_truth.json ]; then \
+		$(BIN)/python -m simulator.cli accuracy; \
+	else echo "kazoe-sim accuracy: skipped (no FairFace subset at ../shared/data/fairface)"; fi
 
 clean:
 	rm -rf $(VENV) models/build models/cache build run artifacts

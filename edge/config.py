@@ -195,6 +195,14 @@ class QualityConfig(_Section):
         return pair
 
 
+AttributeModel = Literal["cydral", "faceres", "faceapi"]
+DEFAULT_GENDER_WEIGHTS: dict[AttributeModel, float] = {
+    "cydral": 0.5,
+    "faceres": 1.0,
+    "faceapi": 1.0,
+}
+
+
 class AttributesConfig(_Section):
     batch_size: int = Field(16, ge=1, le=256)
     every_n_frames: int = Field(
@@ -212,6 +220,41 @@ class AttributesConfig(_Section):
     gender_margin: float = Field(
         0.1, ge=0, lt=0.5, description="mean p(male) within 0.5 +/- margin counts as unknown"
     )
+    gender_models: tuple[AttributeModel, ...] = Field(
+        ("cydral", "faceres", "faceapi"),
+        min_length=1,
+        max_length=3,
+        description="networks whose p(male) is averaged per face: cydral, faceres, faceapi",
+    )
+    gender_weights: dict[AttributeModel, Annotated[float, Field(gt=0, le=10)]] = Field(
+        default_factory=lambda: dict(DEFAULT_GENDER_WEIGHTS),
+        description=(
+            "weight of each gender model in the mean (a model not listed weighs 1); "
+            "Cydral at half weight was better on both halves of FairFace"
+        ),
+    )
+    age_model: AttributeModel = Field(
+        "faceapi", description="network whose age estimate is used: cydral, faceres or faceapi"
+    )
+    flip_average: bool = Field(
+        True, description="faceres/faceapi: also run the mirrored crop and average the two"
+    )
+    min_evidence: float = Field(
+        0.5,
+        ge=0,
+        le=1000,
+        description=(
+            "a track's summed observation quality (detector score x face-size factor, "
+            "about 1 per good frame) below this publishes its age and gender as unknown"
+        ),
+    )
+
+    @field_validator("gender_models")
+    @classmethod
+    def _distinct(cls, models: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(models)) != len(models):
+            raise ValueError("each model may appear once")
+        return models
 
 
 class TrackerConfig(_Section):

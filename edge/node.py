@@ -80,7 +80,12 @@ class Node:
         # systemd (Type=notify): READY after the first analysed frame, WATCHDOG after each.
         self.notifier = notifier or ServiceNotifier()
         self._ready = False
-        self.tracker = Tracker(settings.tracker, settings.counting.lines, settings.counting.zones)
+        self.tracker = Tracker(
+            settings.tracker,
+            settings.counting.lines,
+            settings.counting.zones,
+            min_evidence=settings.attributes.min_evidence,
+        )
         self.aggregator = Aggregator(
             settings.aggregate,
             demographics=settings.policy.demographics,

@@ -108,7 +108,12 @@ def assemble(settings: NodeSettings, options: RunOptions) -> Parts:
     settings = effective_settings(settings, options)
     check_purpose_coverage(settings)
     _check_options(settings, options)
-    models = model_ids(settings.models.dir, settings.detector.model, settings.policy.demographics)
+    models = model_ids(
+        settings.models.dir,
+        settings.detector.model,
+        settings.policy.demographics,
+        settings.attributes,
+    )
     detector = open_detector(settings.models.dir, settings.detector)
     # Minimum acquisition: without the demographics purpose the attribute models never load.
     estimator = (

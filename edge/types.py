@@ -129,8 +129,10 @@ class AnalysedFrame:
 class FinishedTrack:
     """A person whose track has ended: counted once, in the window of ``ended_at``.
 
-    Holds only running means and crossing counts — no pixels, no embeddings, no path.
-    ``crossings`` is parallel to ``[[counting.lines]]``: (times in, times out) per line.
+    Holds only quality-weighted means and crossing counts — no pixels, no embeddings,
+    no path. The means are None when the evidence was too weak
+    (``[attributes] min_evidence``). ``crossings`` is parallel to ``[[counting.lines]]``:
+    (times in, times out) per line.
     """
 
     first_seen: float
@@ -141,6 +143,7 @@ class FinishedTrack:
     crossings: tuple[tuple[int, int], ...] = ()
     # False when [[counting.zones]] are set and the path entered none of them.
     in_zone: bool = True
+    evidence: float = 0.0  # summed observation quality behind the means
 
 
 @dataclass(frozen=True, slots=True)

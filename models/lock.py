@@ -12,7 +12,8 @@ from models.fetch import sha256_file
 LOCK_NAME = "models.json"
 LOCK_SCHEMA = 1
 # Bump when the build recipe changes how outputs are made, so old folders are rebuilt.
-RECIPE = 3  # 2: BlazeFace graphs take any input size; 3: YuNet rebuilt from yuface
+RECIPE = 4  # 2: BlazeFace graphs take any input size; 3: YuNet rebuilt from yuface
+# (main) / TF.js models from npm (attr); 4: both
 
 
 def read_lock(out: Path) -> dict[str, Any] | None:

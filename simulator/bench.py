@@ -148,7 +148,7 @@ def make_analyser(cfg: NodeSettings) -> Analyser:
 
 def run_scene(video: Path, tracks: list[Track], cfg: NodeSettings, fps: float) -> Run:
     analyser = make_analyser(cfg)
-    tracker = Tracker(cfg.tracker)
+    tracker = Tracker(cfg.tracker, min_evidence=cfg.attributes.min_evidence)
     run = Run()
     cap = cv2.VideoCapture(str(video))
     wall = time.perf_counter()

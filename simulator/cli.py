@@ -63,6 +63,11 @@ OWN_ARGS: dict[str, tuple[str, str, str]] = {
         "soak_main",
         "a long run of a real node while the broker and the node are SIGKILLed",
     ),
+    "accuracy": (
+        "simulator.scoring.accuracy",
+        "accuracy_main",
+        "per-face age and gender accuracy on a labelled face folder (FairFace)",
+    ),
     "facecheck": (
         "simulator.scenes.facecheck",
         "facecheck_main",

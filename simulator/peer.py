@@ -139,7 +139,7 @@ class KazoeSide:
             focus=cfg.detector,
             refresh_frames=refresh_frames,
         )
-        self.tracker = Tracker(cfg.tracker)
+        self.tracker = Tracker(cfg.tracker, min_evidence=cfg.attributes.min_evidence)
 
     def run(
         self, frames: list[np.ndarray], start: int, truth: list[list[Box]], fps: float

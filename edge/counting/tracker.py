@@ -33,9 +33,16 @@ after a confirmed one vanished, inside that one's gate (position and time), is t
 face found again and merges into it, keeping the older track's speed and size.
 
 Track state is geometry and running sums only: Kalman mean and covariance, the last box,
-hit counts, sums of age and p(male), per counting line the last clear side and the
+hit counts, quality-weighted sums of age and p(male), per counting line the last clear side and the
 crossings so far, and whether the path has entered a counting zone. No pixels, no
 embeddings, no path history.
+
+Per-track fusion: each observation's age and p(male) count with its quality, the
+detector score times a size factor (faces below ``FULL_QUALITY_PX`` wide count
+proportionally less: small faces give the attribute networks little to go on); a poor
+face (``Detections.good`` False, ``edge.vision.quality``) counts nothing. A track whose
+summed quality stays below ``min_evidence`` (``[attributes]``) finishes without age or
+gender, so it is counted but published as unknown.
 
 Why not a library: norfair pulls SciPy, filterpy and rich, supervision pulls SciPy,
 matplotlib and Pillow (hundreds of MB on a Raspberry Pi) and neither knows our media clock,
@@ -150,7 +157,7 @@ class _Track:
     first_seen: float
     last_seen: float
     hits: int = 1
-    attr_n: int = 0
+    evidence: float = 0.0  # summed observation quality
     age_sum: float = 0.0
     p_male_sum: float = 0.0
     lines: list[LineState] = field(default_factory=list)
@@ -243,24 +250,35 @@ class _Track:
             self.correct(other.last_seen, other.box, other.cut)
         self.first_seen = min(self.first_seen, other.first_seen)
         self.hits += other.hits
-        self.attr_n += other.attr_n
+        self.evidence += other.evidence
         self.age_sum += other.age_sum
         self.p_male_sum += other.p_male_sum
         self.in_zone = self.in_zone or other.in_zone
         for mine, theirs in zip(self.lines, other.lines, strict=True):
             mine.absorb(theirs, newer)
 
-    def finish(self) -> FinishedTrack:
-        n = self.attr_n
+    def finish(self, min_evidence: float) -> FinishedTrack:
+        w = self.evidence
+        known = w > 0 and w >= min_evidence
         return FinishedTrack(
             first_seen=self.first_seen,
             ended_at=self.last_seen,
             hits=self.hits,
-            mean_age=self.age_sum / n if n else None,
-            mean_p_male=self.p_male_sum / n if n else None,
+            mean_age=self.age_sum / w if known else None,
+            mean_p_male=self.p_male_sum / w if known else None,
             crossings=tuple((s.went_in, s.went_out) for s in self.lines),
             in_zone=self.in_zone,
+            evidence=w,
         )
+
+
+FULL_QUALITY_PX = 64.0
+
+
+def quality(score: float, box: FloatArray) -> float:
+    """How much one observation counts: detector score x min(1, face width / 64 px)."""
+    width = float(box[2] - box[0])
+    return max(0.0, score) * min(1.0, max(0.0, width) / FULL_QUALITY_PX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,10 +300,12 @@ class Tracker:
         cfg: TrackerConfig,
         lines: tuple[CountingLine, ...] = (),
         zones: tuple[CountingZone, ...] = (),
+        min_evidence: float = 0.0,
     ) -> None:
         self.cfg = cfg
         self.lines = [Line.from_config(line) for line in lines]
         self.zones = [zone.polygon for zone in zones]
+        self.min_evidence = min_evidence
         self._tracks: list[_Track] = []
         self._next_id = 1
         self._latest = TrackBoxes()
@@ -467,12 +487,18 @@ class Tracker:
 
     @staticmethod
     def _observe(track: _Track, frame: AnalysedFrame, i: int) -> None:
+        det = frame.detections
         ages, p_male = frame.attributes.age, frame.attributes.p_male
-        # NaN: a poor face (edge.vision.quality) that fed no age/gender; it is still a person.
-        if ages is not None and p_male is not None and np.isfinite(ages[i] + p_male[i]):
-            track.attr_n += 1
-            track.age_sum += float(ages[i])
-            track.p_male_sum += float(p_male[i])
+        # A poor face (edge.vision.quality: good False, NaN attributes) feeds no age/gender;
+        # it is still a person.
+        if ages is None or p_male is None or not det.good_mask[i]:
+            return
+        if not np.isfinite(ages[i] + p_male[i]):
+            return
+        w = quality(float(det.scores[i]), det.boxes[i])
+        track.evidence += w
+        track.age_sum += w * float(ages[i])
+        track.p_male_sum += w * float(p_male[i])
 
     def _ended(self, track: _Track, now: float, width: int, height: int) -> bool:
         unseen = now - track.last_seen
@@ -492,7 +518,7 @@ class Tracker:
         if not ended:
             return []
         self._tracks = [t for t in self._tracks if t not in ended]
-        return [t.finish() for t in ended if t.hits >= self.cfg.min_hits]
+        return [t.finish(self.min_evidence) for t in ended if t.hits >= self.cfg.min_hits]
 
     def advance(self, now: float) -> list[FinishedTrack]:
         """End tracks unseen since ``now - max_missed_s`` (used when no frame arrives)."""
@@ -500,6 +526,6 @@ class Tracker:
 
     def flush(self) -> list[FinishedTrack]:
         """End every track (end of a file source or shutdown)."""
-        ended = [t.finish() for t in self._tracks if t.hits >= self.cfg.min_hits]
+        ended = [t.finish(self.min_evidence) for t in self._tracks if t.hits >= self.cfg.min_hits]
         self._tracks = []
         return ended

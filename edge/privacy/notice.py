@@ -41,9 +41,19 @@ NOT_COLLECTED = (
 
 def build_notice(settings: NodeSettings, at: datetime) -> NoticePayload:
     policy = settings.policy
-    ids = model_ids(settings.models.dir, settings.detector.model, policy.demographics)
+    ids = model_ids(
+        settings.models.dir, settings.detector.model, policy.demographics, settings.attributes
+    )
     licences = dict(lock_entries(settings.models.dir).values())
-    used = [i for i in (ids.detector, ids.age, ids.gender) if i is not None]
+    # An ensemble's id is its members' ids joined by '+': list each model once.
+    used = list(
+        dict.fromkeys(
+            part
+            for i in (ids.detector, ids.age, ids.gender)
+            if i is not None
+            for part in i.split("+")
+        )
+    )
     return NoticePayload.model_validate(
         {
             "node_id": settings.node.id,

@@ -1,49 +1,74 @@
-"""Age and gender estimation with the Cydral networks (onnxruntime, batched).
+"""Age and gender per face: one or more attribute networks, combined as configured.
 
 Only constructed when the policy declares the ``demographics`` purpose; a node
-counting footfall never loads these models.
+counting footfall never loads these models. The default (``[attributes]``) is
+gender = weighted mean p(male) of Cydral (0.5), FaceRes (1) and face-api (1), age =
+face-api (DESIGN §4b, figures in models/MODEL_CARD.md); ``gender_models = ["cydral"]``
+with ``age_model = "cydral"`` is the Cydral-only node.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from edge.config import AttributesConfig
+from edge.config import AttributeModel, AttributesConfig
 from edge.types import Detections, FaceAttributes, FloatArray, ImageArray
-from edge.vision.align import TEMPLATE_64, chip
-from edge.vision.onnx_session import open_session
+from edge.vision.align import TEMPLATE_64
+from edge.vision.boxnets import FaceApiBackend, FaceResBackend
+from edge.vision.cydral import CydralBackend
 
-MEAN_RGB = np.array([122.782, 117.001, 104.298], dtype=np.float32)
-AGE_WEIGHTS = np.array([0.25, *range(1, 81)], dtype=np.float32)
-AGE_SIZE, GENDER_SIZE = 64, 32
+Template = npt.NDArray[np.float64]
 
 
-def to_tensor(chips: list[ImageArray]) -> FloatArray:
-    """BGR chips -> NCHW float32, RGB minus the training mean, divided by 256."""
-    batch = np.stack(chips)[..., ::-1].astype(np.float32)
-    batch -= MEAN_RGB
-    batch /= 256.0
-    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
+class AttributeBackend(Protocol):
+    """One network (or pair): p(male) and age in years per detected face."""
+
+    name: str
+
+    def estimate(
+        self, image: ImageArray, detections: Detections
+    ) -> tuple[FloatArray, FloatArray]: ...
+
+
+def open_backend(
+    model: AttributeModel,
+    models_dir: Path,
+    cfg: AttributesConfig,
+    threads: int = 1,
+    template: Template = TEMPLATE_64,
+) -> AttributeBackend:
+    """Load one backend's model files (ModelError naming the file when one is missing).
+
+    ``template`` is the detector's chip template (Cydral's aligned chips depend on it);
+    the box networks crop the detector's box and do not use it.
+    """
+    if model == "cydral":
+        return CydralBackend(models_dir, cfg.batch_size, threads, template)
+    if model == "faceres":
+        return FaceResBackend.open(models_dir, cfg.batch_size, threads, flip=cfg.flip_average)
+    return FaceApiBackend.open(models_dir, cfg.batch_size, threads, flip=cfg.flip_average)
 
 
 class AttributeEstimator:
-    """Expected age (years) and p(male) per detected face."""
+    """Expected age (years) and p(male) per detected face, from the configured backends."""
 
     def __init__(
         self,
-        age_model: Path,
-        gender_model: Path,
+        backends: dict[AttributeModel, AttributeBackend],
         cfg: AttributesConfig,
-        threads: int = 1,
-        template: npt.NDArray[np.float64] = TEMPLATE_64,
+        template: Template = TEMPLATE_64,
     ):
+        """``template``: the detector's chip template the backends were opened with."""
+        missing = {*cfg.gender_models, cfg.age_model} - set(backends)
+        if missing:
+            raise ValueError(f"no backend for {sorted(missing)}")
         self.cfg = cfg
+        self.backends = backends
         self.template = template
-        self.age = open_session(age_model, threads)
-        self.gender = open_session(gender_model, threads)
 
     @classmethod
     def from_dir(
@@ -51,22 +76,12 @@ class AttributeEstimator:
         models_dir: Path,
         cfg: AttributesConfig,
         threads: int = 1,
-        template: npt.NDArray[np.float64] = TEMPLATE_64,
+        template: Template = TEMPLATE_64,
     ) -> AttributeEstimator:
-        """Both networks from ``models_dir``; ``template`` is the detector's chip template."""
-        return cls(
-            models_dir / "age-v1.onnx", models_dir / "gender-v1.onnx", cfg, threads, template
-        )
-
-    def _infer(self, session_name: str, chips: list[ImageArray]) -> FloatArray:
-        session = self.age if session_name == "age" else self.gender
-        outputs: list[FloatArray] = []
-        for start in range(0, len(chips), self.cfg.batch_size):
-            tensor = to_tensor(chips[start : start + self.cfg.batch_size])
-            (probs,) = session.run(None, {"images": tensor})
-            tensor.fill(0)
-            outputs.append(np.asarray(probs, dtype=np.float32))
-        return np.concatenate(outputs)
+        """The configured backends from ``models_dir``; ``template`` is the detector's."""
+        wanted = dict.fromkeys((*cfg.gender_models, cfg.age_model))
+        backends = {m: open_backend(m, models_dir, cfg, threads, template) for m in wanted}
+        return cls(backends, cfg, template)
 
     def estimate(self, image: ImageArray, detections: Detections) -> FaceAttributes:
         """Age and p(male) per face; NaN for a poor face (it feeds no age/gender)."""
@@ -75,16 +90,11 @@ class AttributeEstimator:
         good = np.flatnonzero(detections.good_mask)
         if len(good) == 0:
             return FaceAttributes(age=ages, p_male=p_male)
-        points = detections.keypoints[good]
-        age_chips = [chip(image, kp, AGE_SIZE, self.template) for kp in points]
-        gender_chips = [chip(image, kp, GENDER_SIZE, self.template) for kp in points]
-        try:
-            age_probs = self._infer("age", age_chips)
-            gender_probs = self._infer("gender", gender_chips)
-        finally:
-            # Chips are pixels of a face: overwrite them before they are released.
-            for c in (*age_chips, *gender_chips):
-                c.fill(0)
-        ages[good] = age_probs @ AGE_WEIGHTS
-        p_male[good] = gender_probs[:, 1]
+        faces = detections.select(good)
+        results = {name: b.estimate(image, faces) for name, b in self.backends.items()}
+        weights = [self.cfg.gender_weights.get(m, 1.0) for m in self.cfg.gender_models]
+        p_male[good] = np.average(
+            [results[m][0] for m in self.cfg.gender_models], axis=0, weights=weights
+        )
+        ages[good] = results[self.cfg.age_model][1]
         return FaceAttributes(age=ages, p_male=p_male)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from edge.config import AttributeModel, AttributesConfig
 from edge.errors import ModelError
 from edge.payload import ModelIds
 
@@ -16,6 +17,12 @@ DETECTOR_NAMES = {
 AGE_NAME = "age-v1"
 GENDER_NAME = "gender-v1"
 LOCK_FILE = "models.json"
+# [attributes] model name -> the models.json entries it runs.
+ATTRIBUTE_MODELS: dict[AttributeModel, tuple[str, ...]] = {
+    "cydral": (AGE_NAME, GENDER_NAME),
+    "faceres": ("faceres",),
+    "faceapi": ("faceapi-agegender",),
+}
 
 
 def _lock_ids(models_dir: Path) -> dict[str, str]:
@@ -37,10 +44,24 @@ def lock_entries(models_dir: Path) -> dict[str, tuple[str, str]]:
         raise ModelError(f"{path} is unreadable ({exc}); run 'make models' again") from None
 
 
-def model_ids(models_dir: Path, detector: str, demographics: bool) -> ModelIds:
+def attribute_model_names(attributes: AttributesConfig) -> tuple[list[str], list[str]]:
+    """models.json names behind the age estimate and behind the gender estimate."""
+    age = [n for n in ATTRIBUTE_MODELS[attributes.age_model] if n != GENDER_NAME]
+    gender = [n for m in attributes.gender_models for n in ATTRIBUTE_MODELS[m] if n != AGE_NAME]
+    return age, gender
+
+
+def model_ids(
+    models_dir: Path,
+    detector: str,
+    demographics: bool,
+    attributes: AttributesConfig | None = None,
+) -> ModelIds:
+    """The published ids; an ensemble's gender id joins its members' ids with '+'."""
     ids = _lock_ids(models_dir)
-    wanted = [DETECTOR_NAMES[detector], *([AGE_NAME, GENDER_NAME] if demographics else [])]
-    missing = [name for name in wanted if name not in ids]
+    age_names, gender_names = attribute_model_names(attributes or AttributesConfig())
+    wanted = [DETECTOR_NAMES[detector], *((*age_names, *gender_names) if demographics else ())]
+    missing = [name for name in dict.fromkeys(wanted) if name not in ids]
     if missing:
         raise ModelError(
             f"{models_dir / LOCK_FILE} lists no {', '.join(missing)} ([detector] model = "
@@ -48,6 +69,6 @@ def model_ids(models_dir: Path, detector: str, demographics: bool) -> ModelIds:
         )
     return ModelIds(
         detector=ids[DETECTOR_NAMES[detector]],
-        age=ids[AGE_NAME] if demographics else None,
-        gender=ids[GENDER_NAME] if demographics else None,
+        age="+".join(ids[n] for n in age_names) if demographics else None,
+        gender="+".join(ids[n] for n in gender_names) if demographics else None,
     )

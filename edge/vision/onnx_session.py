@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
+import numpy as np
 import onnxruntime as ort
 
 from edge.errors import ModelError
+from edge.types import FloatArray, ImageArray
 
 
 def open_session(
@@ -34,3 +38,32 @@ def open_session(
         raise ModelError(
             f"model file {path} cannot be loaded ({first}); run 'make models'"
         ) from None
+
+
+class Session(Protocol):
+    """What the attribute backends use of an onnxruntime session (tests pass a stand-in)."""
+
+    def run(self, output_names: Any, input_feed: dict[str, Any]) -> Sequence[Any]: ...
+
+    def get_outputs(self) -> Sequence[Any]: ...
+
+
+def run_batched(
+    session: Session,
+    input_name: str,
+    crops: Sequence[ImageArray],
+    to_tensor: Callable[[list[ImageArray]], FloatArray],
+    batch_size: int,
+) -> list[FloatArray]:
+    """Every output of the model over all crops, in batches; input tensors are zeroed after use."""
+    parts: list[list[FloatArray]] = []
+    for start in range(0, len(crops), batch_size):
+        tensor = to_tensor(list(crops[start : start + batch_size]))
+        try:
+            outputs = session.run(None, {input_name: tensor})
+        finally:
+            tensor.fill(0)  # derived from face pixels
+        parts.append([np.asarray(o, dtype=np.float32) for o in outputs])
+    if not parts:
+        return [np.zeros(0, np.float32) for _ in session.get_outputs()]
+    return [np.concatenate(column) for column in zip(*parts, strict=True)]

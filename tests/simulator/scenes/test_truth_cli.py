@@ -42,10 +42,23 @@ def test_exit_times_and_labels_become_a_truth_file(
     assert window.age_unknown == 1
 
 
+@pytest.mark.parametrize("rows", ["exit_s,gender,age\n", "exit_s\n"])
+def test_a_header_without_rows_is_a_clip_with_nobody_in_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: str
+) -> None:
+    code, out, err = _run(tmp_path, rows, capsys)
+    assert (code, err) == (0, "")
+    assert "0 people in 8 s of video" in out
+    truth = SceneTruth.load(tmp_path / "t.json")
+    assert truth.people == []
+    assert sum(w.people for w in truth.windows) == 0
+
+
 @pytest.mark.parametrize(
     ("rows", "message"),
     [
         ("when,who\n1,f\n", "the first line must name the columns"),
+        ("", "the first line must name the columns"),
         ("exit_s\nsoon\n", "line 2: exit_s 'soon' is not a number of seconds"),
         ("exit_s\n99\n", "line 2: exit_s 99 is outside the video (0-8 s)"),
         ("exit_s,gender\n1,x\n", "line 2: gender 'x' is not female / male"),

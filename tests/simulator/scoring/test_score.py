@@ -156,6 +156,30 @@ def test_withheld_cells_are_unknown_not_zero(
     assert "  2026-03-01T08:00:00Z      2 withheld" in out
 
 
+@pytest.mark.parametrize("withheld", ["female", "male"])
+def test_a_withheld_gender_cell_makes_the_female_share_na(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], withheld: str
+) -> None:
+    # Window 1 shows 1 of its 2 gender cells: the hidden one could be anyone, so neither
+    # 100 % nor 0 % female is a share the node published.
+    gender = {"female": 1, "male": 1, "unknown": 0, withheld: None}
+    counts = counts_file(
+        tmp_path,
+        [
+            window(1, 2, gender, {"20-29": 1, "30-39": 1}, suppressed=[f"gender.{withheld}"]),
+            window(2, 2, {"female": 1, "male": 1, "unknown": 0}, {"13-19": 1, "0-12": 1}),
+        ],
+    )
+    truth = str(truth_file(tmp_path, PEOPLE))
+    code, out, _ = run(capsys, "--truth", truth, "--counts", str(counts))
+    assert code == 0
+    assert "female share    truth 50.0 %   counted n/a   abs error n/a" in out
+    assert "note: gender withheld in 1 window(s) (cells below k): female share n/a" in out
+    code, out, _ = run(capsys, "--truth", truth, "--counts", str(counts), "--json")
+    doc = json.loads(out)
+    assert (doc["female_share_counted"], doc["female_share_error_pp"]) == (None, None)
+
+
 def test_truth_is_binned_by_the_counts_window_and_start(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,0 +1,251 @@
+"""Box-crop attribute networks: locked crop recipes, preprocessing, flip averaging, the ensemble."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from edge.config import AttributesConfig
+from edge.types import Detections, FloatArray, ImageArray
+from edge.vision import boxnets
+from edge.vision.attributes import AttributeBackend, AttributeEstimator
+from edge.vision.boxnets import FaceApiBackend, FaceResBackend
+from edge.vision.crops import box_crop
+from edge.vision.models_info import model_ids
+
+
+def test_crop_scales_are_locked() -> None:
+    # DESIGN §4b: face-api's gender falls from 0.89 to 0.52 as its crop grows x1.0 -> x1.6;
+    # the scales were chosen on FairFace (models/MODEL_CARD.md). Changing one is a decision.
+    assert (boxnets.FACEAPI_GENDER_SCALE, boxnets.FACEAPI_SIZE) == (1.0, 112)
+    assert boxnets.FACEAPI_AGE_SCALE == 1.1
+    assert (boxnets.FACERES_SCALE, boxnets.FACERES_SIZE) == (1.5, 224)
+
+
+def _frame_with_face(x1: int, y1: int, side: int) -> ImageArray:
+    frame = np.zeros((480, 640, 3), np.uint8)
+    frame[y1 : y1 + side, x1 : x1 + side] = 255
+    return frame
+
+
+@pytest.mark.parametrize(("x1", "y1"), [(100, 80), (400, 300)])
+def test_crop_is_square_upright_and_centred_on_the_box(x1: int, y1: int) -> None:
+    side = 100
+    frame = _frame_with_face(x1, y1, side)
+    box = np.array([x1, y1, x1 + side, y1 + side], np.float32)
+
+    tight = box_crop(frame, box, 1.0, 112)
+    wide = box_crop(frame, box, 1.5, 224)
+
+    assert tight.shape == (112, 112, 3)
+    assert wide.shape == (224, 224, 3)
+    assert tight[2:-2, 2:-2].min() == 255, "x1.0: the crop is the box"
+    # x1.5: the box fills the middle 2/3 (149 of 224 px), a black margin of ~37 px around.
+    rows = np.flatnonzero(wide[:, 112, 0] > 127)
+    cols = np.flatnonzero(wide[112, :, 0] > 127)
+    assert abs(rows[0] - 37) <= 1
+    assert abs(rows[-1] - 186) <= 1
+    assert abs(cols[0] - 37) <= 1
+    assert abs(cols[-1] - 186) <= 1
+
+
+def test_crop_past_the_frame_edge_repeats_the_border() -> None:
+    frame = np.full((100, 100, 3), 200, np.uint8)
+    crop = box_crop(frame, np.array([-20, -20, 40, 40], np.float32), 1.5, 64)
+    assert crop.min() == 200
+
+
+class FakeSession:
+    """Records the tensors it is given (as statistics) and answers with scripted outputs."""
+
+    def __init__(self, outputs: Any) -> None:
+        self.outputs = outputs
+        self.seen: list[dict[str, Any]] = []
+
+    def run(self, _names: object, feeds: dict[str, FloatArray]) -> list[FloatArray]:
+        (name, tensor) = next(iter(feeds.items()))
+        self.seen.append(
+            {
+                "name": name,
+                "shape": tensor.shape,
+                "dtype": tensor.dtype,
+                "pixel": tensor[0, 0, 0].copy(),
+            }
+        )
+        return list(self.outputs(tensor))
+
+    def get_outputs(self) -> list[object]:
+        return [object(), object()]
+
+
+def _one_face(colour: tuple[int, int, int]) -> tuple[ImageArray, Detections]:
+    frame = np.zeros((200, 200, 3), np.uint8)
+    frame[:, :] = colour
+    det = Detections(
+        np.array([[50, 50, 150, 150]], np.float32),
+        np.array([0.9], np.float32),
+        np.zeros((1, 6, 2), np.float32),
+    )
+    return frame, det
+
+
+def test_face_api_gets_rgb_0_255_and_reads_male_from_softmax_column_0() -> None:
+    def outputs(t: FloatArray) -> tuple[FloatArray, FloatArray]:
+        return np.full((len(t), 1), 41.0, np.float32), np.tile([[0.8, 0.2]], (len(t), 1))
+
+    session = FakeSession(outputs)
+    backend = FaceApiBackend(session, 16, flip=False)
+    frame, det = _one_face((10, 20, 30))  # BGR
+    p_male, age = backend.estimate(frame, det)
+    for seen in session.seen:  # one run for gender (x1.0), one for age (x1.1)
+        assert seen["name"] == "input"
+        assert seen["shape"] == (1, 112, 112, 3)
+        assert seen["pixel"].tolist() == [30.0, 20.0, 10.0], "RGB, 0..255, no normalisation"
+    assert len(session.seen) == 2
+    assert p_male.tolist() == pytest.approx([0.8])
+    assert age.tolist() == [41.0]
+
+
+def test_face_api_reads_gender_from_the_tight_crop_and_age_from_the_wider_one() -> None:
+    frame = _frame_with_face(200, 150, 100)  # a white box on black: the box itself
+
+    def outputs(t: FloatArray) -> tuple[FloatArray, FloatArray]:
+        white = t.mean(axis=(1, 2, 3)) / 255.0  # share of the crop inside the box
+        return white[:, None], np.stack([white, 1 - white], axis=1)
+
+    det = Detections(
+        np.array([[200, 150, 300, 250]], np.float32),
+        np.ones(1, np.float32),
+        np.zeros((1, 6, 2), np.float32),
+    )
+    p_male, age = FaceApiBackend(FakeSession(outputs), 16, flip=True).estimate(frame, det)
+    assert p_male.tolist() == pytest.approx([1.0], abs=0.02)  # x1.0: all box
+    assert age.tolist() == pytest.approx([1 / 1.1**2], abs=0.02)  # x1.1: box / crop area
+
+
+def test_faceres_gets_bgr_minus_the_mean_and_the_expected_age() -> None:
+    def outputs(t: FloatArray) -> tuple[FloatArray, FloatArray]:
+        probs = np.zeros((len(t), 100), np.float32)
+        probs[:, 30], probs[:, 40] = 0.5, 0.5
+        return np.full((len(t), 1), 0.3, np.float32), probs
+
+    session = FakeSession(outputs)
+    backend = FaceResBackend(session, 16, flip=False)
+    frame, det = _one_face((110, 120, 130))
+    p_male, age = backend.estimate(frame, det)
+    (seen,) = session.seen
+    assert seen["shape"] == (1, 224, 224, 3)
+    np.testing.assert_allclose(
+        seen["pixel"], [110 - 103.939, 120 - 116.779, 130 - 123.68], atol=1e-4
+    )
+    assert p_male.tolist() == pytest.approx([0.3])
+    assert age.tolist() == pytest.approx([35.0])
+
+
+def test_flip_averaging_runs_the_mirror_and_averages() -> None:
+    # Left half dark, right half bright: the mirrored crop is the other way round.
+    frame = np.zeros((200, 200, 3), np.uint8)
+    frame[:, 100:] = 200
+    det = Detections(
+        np.array([[50, 50, 150, 150]], np.float32),
+        np.ones(1, np.float32),
+        np.zeros((1, 6, 2), np.float32),
+    )
+
+    def outputs(t: FloatArray) -> tuple[FloatArray, FloatArray]:
+        left = t[:, :, :56].mean(axis=(1, 2, 3)) / 200.0  # 0 for the original, 1 mirrored
+        return (10 + 20 * left)[:, None], np.stack([left, 1 - left], axis=1)
+
+    session = FakeSession(outputs)
+    backend = FaceApiBackend(session, 16, flip=True)
+    p_male, age = backend.estimate(frame, det)
+    assert session.seen[0]["shape"][0] == 2, "crop and mirror in one batch"
+    assert p_male.tolist() == pytest.approx([0.5], abs=0.02)
+    assert age.tolist() == pytest.approx([20.0], abs=0.5)
+
+
+class Scripted:
+    """A backend that returns fixed estimates for every face."""
+
+    def __init__(self, name: str, p_male: float, age: float) -> None:
+        self.name, self.p_male, self.age = name, p_male, age
+
+    def estimate(self, image: ImageArray, detections: Detections) -> tuple[FloatArray, FloatArray]:
+        n = len(detections)
+        return np.full(n, self.p_male, np.float32), np.full(n, self.age, np.float32)
+
+
+def _estimator(cfg: AttributesConfig) -> AttributeEstimator:
+    backends: dict[Any, AttributeBackend] = {
+        "cydral": Scripted("cydral", 0.9, 25.0),
+        "faceres": Scripted("faceres", 0.3, 40.0),
+        "faceapi": Scripted("faceapi", 0.3, 33.0),
+    }
+    return AttributeEstimator({m: backends[m] for m in {*cfg.gender_models, cfg.age_model}}, cfg)
+
+
+@pytest.mark.parametrize(
+    ("cfg", "p_male", "age"),
+    [
+        (AttributesConfig(), 0.42, 33.0),  # default: (0.5 * 0.9 + 0.3 + 0.3) / 2.5
+        (AttributesConfig(gender_weights={}), 0.5, 33.0),  # plain mean
+        (AttributesConfig(gender_models=("cydral",), age_model="cydral"), 0.9, 25.0),
+        (AttributesConfig(gender_models=("cydral", "faceapi")), 0.5, 33.0),  # FaceRes-free
+    ],
+    ids=["ensemble", "plain-mean", "cydral-only", "without-faceres"],
+)
+def test_ensemble_averages_gender_and_takes_age_from_one_model(
+    cfg: AttributesConfig, p_male: float, age: float
+) -> None:
+    frame, det = _one_face((0, 0, 0))
+    result = _estimator(cfg).estimate(frame, det)
+    assert result.p_male is not None
+    assert result.age is not None
+    assert result.p_male.tolist() == pytest.approx([p_male])
+    assert result.age.tolist() == [age]
+
+
+def test_a_model_named_twice_is_a_config_error() -> None:
+    with pytest.raises(ValidationError, match="each model may appear once"):
+        AttributesConfig(gender_models=("faceres", "faceres"))
+    with pytest.raises(ValidationError, match="gender_models"):
+        AttributesConfig(gender_models=("dlib",))  # type: ignore[arg-type]
+
+
+def test_ensemble_model_ids_name_every_member(tmp_path: Path) -> None:
+    lock = tmp_path / "models.json"
+    names = ["face_detection_full_range", "age-v1", "gender-v1", "faceres", "faceapi-agegender"]
+    models = {n: {"id": f"{n}@0000000{i}", "licence": "x"} for i, n in enumerate(names)}
+    lock.write_text(json.dumps({"models": models}), encoding="utf-8")
+
+    ids = model_ids(tmp_path, "full_range", True, AttributesConfig())
+    assert ids.age == "faceapi-agegender@00000004"
+    assert ids.gender == "gender-v1@00000002+faceres@00000003+faceapi-agegender@00000004"
+    alone = model_ids(
+        tmp_path,
+        "full_range",
+        True,
+        AttributesConfig(gender_models=("cydral",), age_model="cydral"),
+    )
+    assert (alone.age, alone.gender) == ("age-v1@00000001", "gender-v1@00000002")
+
+
+@pytest.mark.parametrize("cls", [FaceApiBackend, FaceResBackend])
+def test_input_tensors_are_zeroed_after_inference(cls: type[FaceApiBackend]) -> None:
+    kept: list[FloatArray] = []
+
+    def outputs(t: FloatArray) -> tuple[FloatArray, FloatArray]:
+        kept.append(t)  # a reference, as a leaky runtime might hold one
+        n = len(t)
+        return np.full((n, 1), 0.5, np.float32), np.full((n, 100), 0.01, np.float32)
+
+    frame, det = _one_face((90, 90, 90))
+    cls(FakeSession(outputs), 16, flip=True).estimate(frame, det)
+    assert len(kept) == (2 if cls is FaceApiBackend else 1)  # face-api: two crop scales
+    for tensor in kept:
+        assert not tensor.any(), "face pixels (as model input) do not outlive the inference"

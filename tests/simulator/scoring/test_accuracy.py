@@ -1,0 +1,142 @@
+"""``kazoe-sim accuracy``: the report's arithmetic; FairFace figures against committed ones."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from simulator.scenes.labels import parse_group
+from simulator.scoring.accuracy import (
+    FAIRFACE,
+    FaceResult,
+    Report,
+    accuracy_main,
+    group_of,
+    interval_coverage,
+)
+
+GROUPS = [parse_group(g) for g in ("0-2", "3-9", "10-19", "20-29", "30-39", "70+")]
+EXPECTED = Path(__file__).with_name("accuracy_expected.json")
+REPO = Path(__file__).resolve().parents[3]
+MODELS = REPO / "models" / "build"
+
+
+@pytest.mark.parametrize(
+    ("age", "group"),
+    [
+        (0.0, "0-2"),
+        (2.99, "0-2"),
+        (3.0, "3-9"),
+        (19.5, "10-19"),
+        (39.9, "30-39"),
+        (55.0, "30-39"),
+        (88.0, "70+"),
+    ],
+)
+def test_an_estimated_age_falls_in_the_group_whose_range_holds_it(age: float, group: str) -> None:
+    # 55 lies in no listed group (40-69 are absent here): it belongs to the last group below it.
+    assert GROUPS[group_of(age, GROUPS)].name == group
+
+
+def test_report_counts_exact_and_neighbouring_groups_and_leaves_misses_out() -> None:
+    results = [
+        FaceResult(3, male=True, found=True, p_male=0.9, age=25.0),  # right, exact
+        FaceResult(3, male=False, found=True, p_male=0.7, age=31.0),  # wrong gender, +1 group
+        FaceResult(3, male=False, found=True, p_male=0.2, age=12.0),  # right, -1 group
+        FaceResult(3, male=True, found=True, p_male=0.6, age=5.0),  # right, 2 groups off
+        FaceResult(0, male=True, found=False),  # missed: counted as a photo, never scored
+    ]
+    report = Report.build(results, GROUPS)
+    row = report.by_group[3]
+    assert (row.label, row.photos, row.found) == ("20-29", 4, 4)
+    assert (row.rate(row.gender_right), row.rate(row.age_exact), row.rate(row.age_within_one)) == (
+        0.75,
+        0.25,
+        0.75,
+    )
+    assert report.by_group[0].as_dict() == {
+        "photos": 1,
+        "found": 0,
+        "gender": None,
+        "age_exact": None,
+        "age_within_one": None,
+    }
+    female, male = report.by_gender
+    assert (female.found, female.gender_right, male.found, male.gender_right) == (2, 1, 2, 2)
+    assert (report.overall.photos, report.overall.found) == (5, 4)
+    text = report.text()
+    assert "20-29         4     4  0.750  0.250  0.750" in text
+    assert "0-2           1     0    n/a    n/a    n/a" in text
+
+
+def test_bad_model_list_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        accuracy_main(["--gender-models", "cydral,dlib"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "use a comma-separated list of cydral, faceres, faceapi" in err
+    assert err.count("\n") == 1
+
+
+def test_missing_face_folder_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert accuracy_main(["--faces", str(tmp_path / "nowhere")]) == 1
+    assert (
+        capsys.readouterr().err
+        == f"kazoe-sim accuracy: face folder {tmp_path / 'nowhere'} does not exist\n"
+    )
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.timeout(1800)  # 540 photos, four networks: ~10 min on a loaded 2-core box
+def test_fairface_figures_match_the_committed_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    """An accuracy gate: any drift (model, crop, preprocessing, ensemble) shows up here."""
+    if not (FAIRFACE / "ground_truth.json").is_file():
+        pytest.skip(f"the FairFace evaluation set is not at {FAIRFACE} (see its SOURCE.md)")
+    if not (MODELS / "models.json").is_file():
+        pytest.skip("models are not built: run 'make models'")
+    expected: dict[str, Any] = json.loads(EXPECTED.read_text(encoding="utf-8"))
+    assert accuracy_main(["--json"]) == 0
+    measured: dict[str, Any] = json.loads(capsys.readouterr().out)
+    assert measured["recipe"] == expected["recipe"]
+    # One face either way in any 30-photo cell is within tolerance (float noise across CPUs).
+    for section in ("by_age_group", "by_gender", "all"):
+        rows = {"all": measured["all"]} if section == "all" else measured[section]
+        want = {"all": expected["all"]} if section == "all" else expected[section]
+        assert rows.keys() == want.keys()
+        for name, row in rows.items():
+            assert row["photos"] == want[name]["photos"], (section, name)
+            assert abs(row["found"] - want[name]["found"]) <= 1, (section, name)
+            for key in ("gender", "age_exact", "age_within_one"):
+                assert row[key] == pytest.approx(want[name][key], abs=1.01 / row["found"]), (
+                    section,
+                    name,
+                    key,
+                )
+    cover, want_cover = measured["coverage"], expected["coverage"]
+    assert cover["windows"] == want_cover["windows"]
+    assert cover["covered"] / cover["windows"] == pytest.approx(
+        want_cover["covered"] / want_cover["windows"], abs=0.03
+    )
+
+
+def test_interval_coverage_is_measured_on_faces_the_errors_were_not_measured_on() -> None:
+    rng = np.random.default_rng(5)
+    # 200 synthetic faces: women counted right 75 % of the time, men 90 %.
+    results = []
+    for i in range(200):
+        male = i % 4 < 2
+        right = rng.random() < (0.9 if male else 0.75)
+        p_male = (0.8 if right else 0.2) if male else (0.2 if right else 0.8)
+        results.append(FaceResult(3, male=male, found=True, p_male=p_male, age=25.0))
+    coverage = interval_coverage(results, window_size=30, windows=200, seed=1)
+    assert coverage.windows == 200
+    assert coverage.covered / coverage.windows >= 0.85
+    assert 10 < coverage.mean_width_pp < 60
+    assert "truth inside in" in coverage.text()
