@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -111,24 +112,28 @@ def run_node(
 
 
 def retained_configs(probe: ProbeFactory, node: NodeSettings) -> dict[str, dict[str, Any]]:
-    """What a Home Assistant that subscribes now is given (retained configs only)."""
-    last = discovery_messages(node)[-1]
-    # First wait until the broker has everything: the node sends its discovery messages in
-    # order, so once the last one (a config or an empty removal) arrives, all have.
-    early = probe("watcher")
-    early.subscribe("homeassistant/#")
-    assert early.wait_for(lambda ms: any((m.topic, m.payload) == last for m in ms)), early.messages
-    early.close()
+    """What a Home Assistant that subscribes now is given (retained configs only).
 
-    watcher = probe("watcher")
-    watcher.subscribe("homeassistant/#")
-    watcher.subscribe("kazoe/v1/node-a/status")
-    assert watcher.wait_for(lambda ms: any(m.topic.endswith("/status") for m in ms))
-    status = json.loads(watcher.received("kazoe/v1/node-a/status")[-1].payload)
+    The node sends its discovery messages right after connecting; a removal (an empty
+    retained message) leaves nothing a late subscriber could wait for, so each attempt is a
+    fresh subscriber, until the broker holds what the node sends or 10 s have passed.
+    """
+    want = {t: p for t, p in discovery_messages(node) if p}
+    deadline = time.monotonic() + 10
+    while True:
+        watcher = probe("watcher")
+        watcher.subscribe("homeassistant/#")
+        watcher.subscribe("kazoe/v1/node-a/status")
+        # Retained messages come in subscription order: with the status, all configs are in.
+        assert watcher.wait_for(lambda ms: any(m.topic.endswith("/status") for m in ms))
+        status = json.loads(watcher.received("kazoe/v1/node-a/status")[-1].payload)
+        configs = [m for m in watcher.messages if m.topic.startswith("homeassistant/")]
+        watcher.close()
+        if {m.topic: m.payload for m in configs} == want or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert status["state"] == "online"
-    configs = [m for m in watcher.messages if m.topic.startswith("homeassistant/")]
     assert all(m.retain for m in configs)
-    watcher.close()
     return {m.topic.removeprefix(PREFIX).split("/")[0]: json.loads(m.payload) for m in configs}
 
 
