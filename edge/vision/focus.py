@@ -21,6 +21,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from edge.boxes import iou_matrix
 from edge.config import DetectorConfig
 from edge.types import Detections, FloatArray, ImageArray
 from edge.vision.motion import MotionDetector
@@ -67,20 +68,6 @@ class FocusStats:
     regions: int = 0
     idle: int = 0
     region_runs: int = 0
-
-
-def _iou(a: FloatArray, b: FloatArray) -> FloatArray:
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    out: FloatArray = (inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-6)).astype(
-        np.float32
-    )
-    return out
 
 
 def body_boxes(boxes: FloatArray) -> FloatArray:
@@ -171,7 +158,7 @@ class Focus:
         matched: set[int] = set()
         used: set[int] = set()
         if old and len(boxes):
-            iou = _iou(np.stack([f.predicted() for f in old]), boxes)
+            iou = iou_matrix(np.stack([f.predicted() for f in old]), boxes)
             for flat in np.argsort(-iou, axis=None):
                 t, d = divmod(int(flat), iou.shape[1])
                 if iou[t, d] < 0.2:

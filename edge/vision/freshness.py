@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.boxes import iou_matrix
 from edge.types import BoolArray, Detections, FloatArray
 
 MATCH_IOU = 0.3
@@ -33,14 +34,6 @@ def quality(detections: Detections) -> FloatArray:
         np.float32
     )
     return out
-
-
-def _iou(a: FloatArray, b: FloatArray) -> float:
-    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
-    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(x2 - x1, 0.0) * max(y2 - y1, 0.0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 class Freshness:
@@ -65,7 +58,7 @@ class Freshness:
             box = detections.boxes[i]
             best, best_iou = -1, MATCH_IOU
             for j, known in enumerate(self._recent):
-                overlap = _iou(box, known.box)
+                overlap = float(iou_matrix(box[None], known.box[None])[0, 0])
                 if j not in taken and overlap >= best_iou:
                     best, best_iou = j, overlap
             if best < 0:

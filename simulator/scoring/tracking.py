@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.counting.tracker import TrackBoxes, iou_matrix
+from edge.boxes import iou_matrix
+from edge.counting.tracker import TrackBoxes
 from edge.types import Detections, FloatArray
 from simulator.scenes.boxes import FrameBox
 

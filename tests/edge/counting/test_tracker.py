@@ -9,8 +9,9 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 
+from edge.boxes import iou_matrix
 from edge.config import CountingLine, CountingZone, TrackerConfig
-from edge.counting.tracker import FULL_QUALITY_PX, Tracker, _Track, iou_matrix, quality
+from edge.counting.tracker import FULL_QUALITY_PX, Tracker, _Track, quality
 from edge.types import AnalysedFrame, Detections, FaceAttributes, FinishedTrack
 
 T0 = 1_767_258_000.0
