@@ -128,16 +128,22 @@ class WatchState:
         return render_line(row)
 
 
-def _cell(value: int | None, k: int | None) -> str:
-    if value is None:
-        return f"<{k}" if k else "-"
-    return str(value)
+WITHHELD = "w"
+LEGEND = (
+    "w = withheld by small-count suppression: below k, or hidden so that a small cell "
+    "cannot be worked out (such a cell may be large)"
+)
+
+
+def _cell(value: int | None) -> str:
+    # Not "<k": a complementary cell is withheld to protect another one and may be large.
+    return WITHHELD if value is None else str(value)
 
 
 def _gender(row: NodeRow) -> str:
     if not row.gender:
         return "-"
-    return "/".join(_cell(row.gender.get(g), row.k) for g in ("female", "male", "unknown"))
+    return "/".join(_cell(row.gender.get(g)) for g in ("female", "male", "unknown"))
 
 
 def _top_bands(row: NodeRow) -> str:
@@ -176,7 +182,7 @@ def table_rows(state: WatchState, now: float) -> list[tuple[str, ...]]:
                 node_id,
                 status,
                 _window_end(row),
-                _cell(row.people, row.k) if row.seq is not None else "-",
+                _cell(row.people) if row.seq is not None else "-",
                 _gender(row),
                 _top_bands(row),
                 str(row.seq) if row.seq is not None else "-",
@@ -201,14 +207,20 @@ def render_table(state: WatchState, now: float) -> str:
     if state.duplicates:
         footer += f", {state.duplicates} duplicate window(s)"
     lines += ["", footer]
+    if any(_withholds(row) for row in state.nodes.values()):
+        lines.append(LEGEND)
     return "\n".join(lines) + "\n"
+
+
+def _withholds(row: NodeRow) -> bool:
+    return row.people_suppressed or None in row.gender.values()
 
 
 def render_line(row: NodeRow) -> str:
     """One window as one line, for pipes and logs."""
     return (
         f"{row.node_id} seq={row.seq} end={_window_end(row)} "
-        f"people={_cell(row.people, row.k)} f/m/u={_gender(row)} top={_top_bands(row)}"
+        f"people={_cell(row.people)} f/m/u={_gender(row)} top={_top_bands(row)}"
     )
 
 

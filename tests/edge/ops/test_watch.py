@@ -71,13 +71,34 @@ def test_table_shows_one_row_per_node_with_its_latest_window() -> None:
     assert footer == "2 node(s)"
 
 
-def test_suppressed_cells_show_as_below_k() -> None:
+def test_withheld_cells_show_as_withheld_not_as_below_k() -> None:
     state = WatchState()
     state.apply(*counts("node-a", 1, gender={"female": None, "male": 6, "unknown": 0}), now=NOW)
 
-    row = render_table(state, now=NOW).splitlines()[1]
+    screen = render_table(state, now=NOW).splitlines()
 
-    assert "<5/6/0" in row
+    assert "w/6/0" in screen[1]
+    assert "<" not in screen[1]
+    assert screen[-1].startswith("w = withheld by small-count suppression")
+
+
+def test_a_withheld_total_beside_a_large_cell_is_not_shown_as_small() -> None:
+    # Complementary suppression can withhold the total to protect a small gender cell;
+    # the total may then be large, so "<k" would be wrong (seen in `make run`).
+    state = WatchState()
+    line = state.apply(
+        *counts("node-a", 2, people=None, gender={"female": 5, "male": None, "unknown": None}),
+        now=NOW,
+    )
+
+    assert "people=w f/m/u=5/w/w" in str(line)
+
+
+def test_no_legend_when_nothing_is_withheld() -> None:
+    state = WatchState()
+    state.apply(*counts("node-a", 1, people=12), now=NOW)
+
+    assert "withheld" not in render_table(state, now=NOW)
 
 
 def test_older_and_duplicate_windows_do_not_replace_the_latest() -> None:
