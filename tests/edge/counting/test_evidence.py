@@ -41,7 +41,8 @@ def detections(*faces: tuple[float, float, float, float]) -> Detections:
 
 def test_rule_first_observations_then_only_clearly_better_ones() -> None:
     rule = EvidenceRule(per_track=2, better=1.15)
-    assert rule.wants(0, 0.0, 0.3) and rule.wants(1, 0.3, 0.3)
+    assert rule.wants(0, 0.0, 0.3)
+    assert rule.wants(1, 0.3, 0.3)
     assert not rule.wants(2, 0.8, 0.9)
     assert rule.wants(2, 0.5, 0.9)
     assert EvidenceRule(per_track=0).wants(100, 1.0, 0.1), "0 means every face"
