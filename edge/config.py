@@ -208,14 +208,20 @@ class AttributesConfig(_Section):
     every_n_frames: int = Field(
         2, ge=1, le=30, description="estimate age/gender on every n-th analysed frame"
     )
-    refresh_frames: int = Field(
-        1,
+    estimates_per_track: int = Field(
+        4,
+        ge=0,
+        le=1000,
+        description="age/gender is estimated for a tracked person's first this many good "
+        "observations, later only for a clearly better one (reestimate_better); 0 estimates "
+        "every good face of every sampled frame",
+    )
+    reestimate_better: float = Field(
+        1.15,
         ge=1,
-        le=300,
-        description="on a sampled frame, a face overlapping one estimated within this many "
-        "frames is estimated again only if its quality (score x size) is better; 1 (default) "
-        "estimates every good face of every sampled frame (8 is 3x faster on attributes but "
-        "moved the FairFace end-to-end female share by 7 points)",
+        le=10,
+        description="with estimates_per_track: a face this many times the quality (score x "
+        "size) of its track's best estimated one is estimated again",
     )
     gender_margin: float = Field(
         0.1, ge=0, lt=0.5, description="mean p(male) within 0.5 +/- margin counts as unknown"

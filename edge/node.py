@@ -18,6 +18,7 @@ from edge import __version__
 from edge.capture.sources import FrameSource
 from edge.config import NodeSettings
 from edge.counting.aggregator import Aggregator
+from edge.counting.evidence import EvidenceRule
 from edge.counting.tracker import Tracker
 from edge.delivery.outbox import Outbox
 from edge.delivery.publisher import Publisher
@@ -85,7 +86,11 @@ class Node:
             settings.counting.lines,
             settings.counting.zones,
             min_evidence=settings.attributes.min_evidence,
+            evidence=EvidenceRule.from_config(settings.attributes),
         )
+        # Age/gender only for faces whose track still needs evidence (the tracker associates
+        # each frame before the attribute networks run, while the analyser holds it).
+        self.select = self.tracker if self.tracker.evidence.selective else None
         self.aggregator = Aggregator(
             settings.aggregate,
             demographics=settings.policy.demographics,
@@ -262,7 +267,7 @@ class Node:
                 self._advance(self.wall_clock())
                 self._upkeep()
                 continue
-            analysed = self.analyser.analyse(frame)
+            analysed = self.analyser.analyse(frame, self.select)
             self.stats.frames += 1
             self._observe_frame()
             for track in self.tracker.update(analysed):

@@ -138,7 +138,6 @@ def assemble(settings: NodeSettings, options: RunOptions) -> Parts:
         settings.attributes.every_n_frames,
         settings.quality,
         focus=settings.detector,
-        refresh_frames=settings.attributes.refresh_frames,
         masks=MaskSet(settings.privacy.masks) if settings.privacy.masks else None,
     )
     return Parts(settings, models, analyser, source, outbox, audit, notice)

@@ -24,6 +24,19 @@ class FrameFilter(Protocol):
     def apply(self, image: ImageArray) -> None: ...
 
 
+class AttributeSelector(Protocol):
+    """Says which faces of a frame get age/gender, while the analyser still holds its pixels.
+
+    The tracker implements it (``edge.counting.tracker.Tracker``): it associates the frame's
+    faces with its tracks first and asks only for the faces whose track still needs evidence.
+    It sees geometry and scores only, never pixels, and must be quick: the frame waits.
+    """
+
+    def attributes_wanted(
+        self, ts: float, width: int, height: int, detections: Detections
+    ) -> BoolArray: ...
+
+
 def utc(ts: float) -> datetime:
     """Media-clock seconds since the epoch as an aware UTC datetime."""
     return datetime.fromtimestamp(ts, tz=UTC)

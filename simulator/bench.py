@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from edge.config import NodeSettings
+from edge.counting.evidence import EvidenceRule
 from edge.counting.tracker import Tracker
 from edge.types import Detections, FinishedTrack, Frame, ImageArray
 from edge.vision.analyser import Analyser
@@ -55,8 +56,7 @@ s = NodeSettings.model_validate({{"node": {{"id": "bench"}}, "source": {{"uri": 
     "detector": {detector!r}}})
 d = open_detector(s.models.dir, s.detector)
 a = Analyser(d, AttributeEstimator.from_dir(s.models.dir, s.attributes, template=d.template),
-             s.attributes.every_n_frames, s.quality, focus=s.detector,
-             refresh_frames=s.attributes.refresh_frames)
+             s.attributes.every_n_frames, s.quality, focus=s.detector)
 a.analyse(Frame(0, 0.0, np.zeros((720, 1280, 3), np.uint8)))
 """
 
@@ -142,13 +142,14 @@ def make_analyser(cfg: NodeSettings) -> Analyser:
         cfg.attributes.every_n_frames,
         cfg.quality,
         focus=cfg.detector,
-        refresh_frames=cfg.attributes.refresh_frames,
     )
 
 
 def run_scene(video: Path, tracks: list[Track], cfg: NodeSettings, fps: float) -> Run:
     analyser = make_analyser(cfg)
-    tracker = Tracker(cfg.tracker, min_evidence=cfg.attributes.min_evidence)
+    rule = EvidenceRule.from_config(cfg.attributes)
+    tracker = Tracker(cfg.tracker, min_evidence=cfg.attributes.min_evidence, evidence=rule)
+    select = tracker if rule.selective else None  # as edge.node.Node does
     run = Run()
     cap = cv2.VideoCapture(str(video))
     wall = time.perf_counter()
@@ -160,7 +161,7 @@ def run_scene(video: Path, tracks: list[Track], cfg: NodeSettings, fps: float) -
         image: ImageArray = np.asarray(raw, dtype=np.uint8)
         h, w = image.shape[:2]
         t1 = time.perf_counter()
-        frame = analyser.analyse(Frame(run.frames, run.frames / fps, image))
+        frame = analyser.analyse(Frame(run.frames, run.frames / fps, image), select)
         t3 = time.perf_counter()
         run.finished += tracker.update(frame)
         t4 = time.perf_counter()
@@ -200,7 +201,7 @@ def report(run: Run, name: str, cfg: NodeSettings, truth_people: int, cold_s: fl
     print(f"\nKazoe bench — {name}: {run.frames} frames, one core")
     print(
         f"detector    {d.model}, {how}, whole frame every {d.full_frame_every}; "
-        f"attributes every {every} frames, refresh {cfg.attributes.refresh_frames}"
+        f"attributes every {every} frames, {cfg.attributes.estimates_per_track} per track"
     )
     print(f"search      {run.focus}")
     print(f"throughput  {run.frames / run.seconds:.2f} frames/s ({run.seconds:.1f} s)")
@@ -269,7 +270,12 @@ def bench_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--full-every", type=int, default=None, help="[detector] full_frame_every (1: no regions)"
     )
-    parser.add_argument("--refresh", type=int, default=None, help="[attributes] refresh_frames")
+    parser.add_argument(
+        "--estimates",
+        type=int,
+        default=None,
+        help="[attributes] estimates_per_track (0: every good face of every sampled frame)",
+    )
     args = parser.parse_args(argv)
     if args.mode == "tiles" and args.model in (None, "yunet"):
         parser.error("--mode tiles is BlazeFace only: add --model full_range or short_range")
@@ -321,8 +327,8 @@ def scene_bench(args: argparse.Namespace, detector: dict[str, object]) -> None:
         write_scene(spec, video, args.work / f"{name}.json", faces)
     plan = plan_scene(spec, faces)
     attributes: dict[str, object] = {}
-    if args.refresh is not None:
-        attributes["refresh_frames"] = args.refresh
+    if args.estimates is not None:
+        attributes["estimates_per_track"] = args.estimates
     cfg = settings(args.models, detector, attributes)
     run = run_scene(video, plan.tracks, cfg, spec.fps)
     report(run, video.name, cfg, len(plan.truth.people), cold_start(args.models, detector))

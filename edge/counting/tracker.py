@@ -44,6 +44,14 @@ face (``Detections.good`` False, ``edge.vision.quality``) counts nothing. A trac
 summed quality stays below ``min_evidence`` (``[attributes]``) finishes without age or
 gender, so it is counted but published as unknown.
 
+Which faces get age/gender at all: the node hands the tracker to the analyser as its
+``AttributeSelector``. Between detection and the attribute networks the analyser calls
+``attributes_wanted``, which associates the frame (the geometry above, nothing else) and
+asks only for the faces whose track still needs evidence (``edge.counting.evidence``:
+its first ``estimates_per_track`` good observations, then only clearly better ones); a
+weak or duplicate box, which feeds no track, is never estimated. ``update`` then folds
+the estimates into the same association. Without that call ``update`` associates itself.
+
 Why not a library: norfair pulls SciPy, filterpy and rich, supervision pulls SciPy,
 matplotlib and Pillow (hundreds of MB on a Raspberry Pi) and neither knows our media clock,
 our attribute sums or counting lines with dead bands; the whole tracker is a few hundred
@@ -60,9 +68,10 @@ import numpy.typing as npt
 from edge.boxes import iou_matrix, overlap_of_smaller
 from edge.config import CountingLine, CountingZone, TrackerConfig
 from edge.counting.assignment import assign
+from edge.counting.evidence import EvidenceRule
 from edge.counting.lines import Line, LineState
 from edge.geometry import point_in_polygon
-from edge.types import AnalysedFrame, FinishedTrack, FloatArray
+from edge.types import AnalysedFrame, BoolArray, Detections, FinishedTrack, FloatArray
 
 RECENT_S = 0.5  # stage 2 only continues tracks seen this recently
 TENTATIVE_PATIENCE_S = 0.4  # a track with fewer than min_hits hits unseen this long is noise
@@ -129,6 +138,8 @@ class _Track:
     last_seen: float
     hits: int = 1
     evidence: float = 0.0  # summed observation quality
+    estimates: int = 0  # observations with age/gender that fed the sums
+    best: float = 0.0  # the best quality among them
     age_sum: float = 0.0
     p_male_sum: float = 0.0
     lines: list[LineState] = field(default_factory=list)
@@ -222,6 +233,8 @@ class _Track:
         self.first_seen = min(self.first_seen, other.first_seen)
         self.hits += other.hits
         self.evidence += other.evidence
+        self.estimates += other.estimates
+        self.best = max(self.best, other.best)
         self.age_sum += other.age_sum
         self.p_male_sum += other.p_male_sum
         self.in_zone = self.in_zone or other.in_zone
@@ -263,6 +276,19 @@ class TrackBoxes:
     boxes: FloatArray = field(default_factory=lambda: np.zeros((0, 4), dtype=np.float32))
 
 
+@dataclass(slots=True)
+class _Associated:
+    """One frame's association, kept from ``attributes_wanted`` until ``update`` (same frame).
+
+    ``feeds`` maps a detection to the track its age/gender would feed (strong detections
+    that continued or started a track; a merged duplicate's entries point at the survivor).
+    """
+
+    detections: Detections
+    ts: float
+    feeds: dict[int, _Track]
+
+
 class Tracker:
     """Kalman + two-stage Hungarian association; see the module docstring."""
 
@@ -272,8 +298,12 @@ class Tracker:
         lines: tuple[CountingLine, ...] = (),
         zones: tuple[CountingZone, ...] = (),
         min_evidence: float = 0.0,
+        evidence: EvidenceRule | None = None,
     ) -> None:
+        """``evidence``: which faces ``attributes_wanted`` asks age/gender for (default: all)."""
         self.cfg = cfg
+        self.evidence = evidence or EvidenceRule()
+        self._associated: _Associated | None = None
         self.lines = [Line.from_config(line) for line in lines]
         self.zones = [zone.polygon for zone in zones]
         self.min_evidence = min_evidence
@@ -343,11 +373,43 @@ class Tracker:
         out: FloatArray = np.where(allowed, cost, np.inf).astype(np.float32)
         return out
 
+    def attributes_wanted(
+        self, ts: float, width: int, height: int, detections: Detections
+    ) -> BoolArray:
+        """Associate a frame now and mark the good faces whose track still needs evidence.
+
+        Called by the analyser between detection and age/gender (``AttributeSelector``); the
+        association is kept for ``update`` with the same frame's detections. A face is
+        wanted when it would feed a track (a strong detection that continues or starts one)
+        and ``self.evidence`` says the track needs it; a weak or duplicate box never is.
+        """
+        associated = self._associate(ts, width, height, detections)
+        wanted = np.zeros(len(detections), dtype=bool)
+        good = detections.good_mask
+        for d_idx, track in associated.feeds.items():
+            if good[d_idx]:
+                q = quality(float(detections.scores[d_idx]), detections.boxes[d_idx])
+                wanted[d_idx] = self.evidence.wants(track.estimates, track.best, q)
+        return wanted
+
     def update(self, frame: AnalysedFrame) -> list[FinishedTrack]:
-        """Associate one frame's faces; returns the tracks that ended by this frame's time."""
-        ts = frame.ts
-        self._width = frame.width
-        det = frame.detections
+        """Associate one frame's faces (unless ``attributes_wanted`` already did), fold in
+        their age/gender; returns the tracks that ended by this frame's time."""
+        associated = self._associated
+        if (
+            associated is None
+            or associated.detections is not frame.detections
+            or associated.ts != frame.ts
+        ):
+            associated = self._associate(frame.ts, frame.width, frame.height, frame.detections)
+        self._associated = None
+        for d_idx, track in associated.feeds.items():
+            self._observe(track, frame, d_idx)
+        return self._expire(frame.ts, frame.width, frame.height)
+
+    def _associate(self, ts: float, width: int, height: int, det: Detections) -> _Associated:
+        """Match, correct, start and merge tracks for one frame (geometry only)."""
+        self._width = width
         boxes, scores = det.boxes, det.scores
         single = self._one_box_per_face(boxes, scores)
         strong = single[scores[single] >= self.cfg.high_score]
@@ -369,13 +431,14 @@ class Tracker:
             cost = self._cost([tracks[i] for i in rest], boxes[weak], ts, stage_two=True)
             for t, j in assign(cost, 2.0):
                 matched[rest[t]] = int(weak[j])
+        feeds: dict[int, _Track] = {}
         for t_idx, d_idx in matched.items():
             track = tracks[t_idx]
-            track.correct(ts, boxes[d_idx], _at_edge(boxes[d_idx], frame.width, frame.height))
+            track.correct(ts, boxes[d_idx], _at_edge(boxes[d_idx], width, height))
             track.hits += 1
             if scores[d_idx] >= self.cfg.high_score:
-                self._observe(track, frame, d_idx)
-            self._cross(track, frame)
+                feeds[d_idx] = track
+            self._cross(track, width, height)
         # Stage 3: new tracks from strong detections that are not a second box on a face.
         used = set(matched.values())
         taken = boxes[sorted(used)] if used else np.zeros((0, 4), dtype=np.float32)
@@ -385,20 +448,22 @@ class Tracker:
             if len(taken) and overlap_of_smaller(box[None], taken).max() >= self.cfg.duplicate_iou:
                 continue
             track = _Track.start(self._next_id, box, ts, len(self.lines))
-            track.cut = _at_edge(box, frame.width, frame.height)
+            track.cut = _at_edge(box, width, height)
             self._next_id += 1
-            self._observe(track, frame, d_idx)
-            self._cross(track, frame)
+            feeds[d_idx] = track
+            self._cross(track, width, height)
             fresh.append(track)
             taken = np.concatenate([taken, box[None]])
         self._tracks = tracks + fresh
-        self._merge_duplicates(ts)
+        survivors = self._merge_duplicates(ts)
+        feeds = {d: survivors.get(id(t), t) for d, t in feeds.items()}
         seen_now = [t for t in self._tracks if t.last_seen == ts]
         self._latest = TrackBoxes(
             tuple(t.id for t in seen_now),
             np.stack([t.box for t in seen_now]) if seen_now else np.zeros((0, 4), dtype=np.float32),
         )
-        return self._expire(ts, frame.width, frame.height)
+        self._associated = _Associated(det, ts, feeds)
+        return self._associated
 
     def _one_box_per_face(self, boxes: FloatArray, scores: FloatArray) -> npt.NDArray[np.intp]:
         """Indices of detections that are not mostly inside a higher-scoring one.
@@ -416,7 +481,7 @@ class Tracker:
                 kept.append(i)
         return np.array(sorted(kept), dtype=np.intp)
 
-    def _merge_duplicates(self, ts: float) -> None:
+    def _merge_duplicates(self, ts: float) -> dict[int, _Track]:
         """A track started after another vanished, where that one is predicted to be, is the
         same face found again: the older track takes it over. Either the new box covers the
         hidden track's predicted box (found at a scale the size gate refused), or it lies
@@ -426,29 +491,31 @@ class Tracker:
 
         Only a track born after the other was last seen qualifies: a near person's track that
         covers a far person hidden behind them existed before and stays a different person.
+        Returns the survivor of each merged track (by ``id()`` of the merged one).
         """
         born = [t for t in self._tracks if t.last_seen == ts and t.first_seen > ts - RECENT_S]
         hidden = [t for t in self._tracks if t.last_seen < ts and t.hits >= CONFIRM_HITS]
         if not born or not hidden:
-            return
+            return {}
         new_boxes = np.stack([t.box for t in born])
         cover = overlap_of_smaller(new_boxes, np.stack([t.box_at(ts) for t in hidden]))
         gated = self._cost(hidden, new_boxes, ts, stage_two=False).T  # (born, hidden)
         later = np.array([[n.first_seen > o.last_seen for o in hidden] for n in born])
         cost = np.where(later, np.where(cover >= self.cfg.duplicate_iou, 0.0, gated), np.inf)
-        gone: set[int] = set()
+        gone: dict[int, _Track] = {}
         for i, j in assign(cost.astype(np.float32), 2.0):
             hidden[j].absorb(born[i])
-            gone.add(id(born[i]))
+            gone[id(born[i])] = hidden[j]
         self._tracks = [t for t in self._tracks if id(t) not in gone]
+        return gone
 
-    def _cross(self, track: _Track, frame: AnalysedFrame) -> None:
+    def _cross(self, track: _Track, width: int, height: int) -> None:
         """Line crossings and zone entry of the track's newest face centre."""
         if not self.lines and not self.zones:
             track.in_zone = True
             return
         x0, y0, x1, y1 = (float(v) for v in track.box)
-        p = ((x0 + x1) / 2 / max(frame.width, 1), (y0 + y1) / 2 / max(frame.height, 1))
+        p = ((x0 + x1) / 2 / max(width, 1), (y0 + y1) / 2 / max(height, 1))
         for line, state in zip(self.lines, track.lines, strict=True):
             state.observe(line, p)
         if not self.zones:
@@ -468,6 +535,8 @@ class Tracker:
             return
         w = quality(float(det.scores[i]), det.boxes[i])
         track.evidence += w
+        track.estimates += 1
+        track.best = max(track.best, w)
         track.age_sum += w * float(ages[i])
         track.p_male_sum += w * float(p_male[i])
 
@@ -499,4 +568,5 @@ class Tracker:
         """End every track (end of a file source or shutdown)."""
         ended = [t.finish(self.min_evidence) for t in self._tracks if t.hits >= self.cfg.min_hits]
         self._tracks = []
+        self._associated = None
         return ended

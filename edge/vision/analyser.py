@@ -8,10 +8,12 @@ capture to overwrite (the frame's lifetime) is recorded.
 
 With a region-capable detector (YuNet) and ``[detector] full_frame_every`` > 1, detection
 goes through ``edge.vision.focus.Focus`` (whole frames now and then, regions around faces
-and motion in between). Age/gender run on every ``every_n_frames``-th frame as before, and
-on such a frame only for the good faces ``edge.vision.freshness`` says add information.
-Between frames the analyser keeps geometry only, plus the motion thumbnail that ``Focus``
-zeroes in ``reset``.
+and motion in between). Age/gender run on every ``every_n_frames``-th frame, for the good
+faces the caller's ``AttributeSelector`` asks for (the node passes its tracker, which
+wants only observations that add evidence to their track, ``edge.counting.evidence``), in
+one batch, before the frame is zeroed: nothing waits for a later frame. Between frames
+the analyser keeps geometry only, plus the motion thumbnail that ``Focus`` zeroes in
+``reset``.
 """
 
 from __future__ import annotations
@@ -23,11 +25,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge.config import DetectorConfig, QualityConfig
-from edge.types import AnalysedFrame, Detections, FaceAttributes, Frame, FrameFilter, ImageArray
+from edge.types import (
+    AnalysedFrame,
+    AttributeSelector,
+    Detections,
+    FaceAttributes,
+    Frame,
+    FrameFilter,
+    ImageArray,
+)
 from edge.vision.attributes import AttributeEstimator
 from edge.vision.face_detector import FaceDetector
 from edge.vision.focus import Focus, RegionDetector
-from edge.vision.freshness import Freshness
 from edge.vision.quality import assess
 
 
@@ -50,7 +59,6 @@ class Analyser:
         *,
         masks: FrameFilter | None = None,
         focus: DetectorConfig | None = None,
-        refresh_frames: int = 1,
     ) -> None:
         """``focus``: search regions between whole frames (when the detector can)."""
         self.masks = masks
@@ -67,18 +75,34 @@ class Analyser:
             and isinstance(detector, RegionDetector)
         ):
             self.focus = Focus(detector, focus)
-        self.freshness = Freshness(refresh_frames)
 
     def _detect(self, image: ImageArray) -> Detections:
         return self.focus.detect(image) if self.focus else self.detector.detect(image)
+
+    @staticmethod
+    def _estimate(
+        estimator: AttributeEstimator,
+        frame: Frame,
+        detections: Detections,
+        select: AttributeSelector | None,
+    ) -> FaceAttributes:
+        ask = detections
+        if select is not None:
+            height, width = frame.image.shape[:2]
+            wanted = select.attributes_wanted(frame.ts, width, height, detections)
+            wanted = wanted & detections.good_mask
+            if not np.array_equal(wanted, detections.good_mask):
+                ask = Detections(detections.boxes, detections.scores, detections.keypoints, wanted)
+        # One batch: the estimator skips faces not marked good (they come back NaN).
+        return estimator.estimate(frame.image, ask)
 
     def reset(self) -> None:
         """Forget faces between frames and zero the motion thumbnail (end of a source)."""
         if self.focus is not None:
             self.focus.reset()
-        self.freshness.reset()
 
-    def analyse(self, frame: Frame) -> AnalysedFrame:
+    def analyse(self, frame: Frame, select: AttributeSelector | None = None) -> AnalysedFrame:
+        """Detect, then age/gender for the good faces ``select`` wants (all good ones without)."""
         try:
             if self.masks is not None:
                 self.masks.apply(frame.image)
@@ -88,16 +112,7 @@ class Analyser:
             index = self._count
             self._count += 1
             if self.estimator is not None and index % self.every_n_frames == 0:
-                wanted = self.freshness.select(index, detections)
-                # One batch: the estimator skips faces not marked good (they come back NaN).
-                ask = (
-                    detections
-                    if np.array_equal(wanted, detections.good_mask)
-                    else Detections(
-                        detections.boxes, detections.scores, detections.keypoints, wanted
-                    )
-                )
-                attributes = self.estimator.estimate(frame.image, ask)
+                attributes = self._estimate(self.estimator, frame, detections, select)
             else:
                 attributes = FaceAttributes()
             t2 = time.perf_counter()

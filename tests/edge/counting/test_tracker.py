@@ -167,6 +167,8 @@ def test_track_state_holds_no_pixels() -> None:
         "last_seen",
         "hits",
         "evidence",
+        "estimates",
+        "best",
         "age_sum",
         "p_male_sum",
         "lines",

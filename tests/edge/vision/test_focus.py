@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
 
 import numpy as np
 import pytest
 
 from edge.config import DetectorConfig
-from edge.types import Detections, FaceAttributes, Frame, ImageArray
+from edge.types import Detections, Frame, ImageArray
 from edge.vision.analyser import Analyser
-from edge.vision.attributes import AttributeEstimator
 from edge.vision.focus import Focus
 from edge.vision.regions import Region
 
@@ -177,37 +175,3 @@ def test_a_failing_detector_leaves_no_thumbnail_behind() -> None:
     assert not frame.image.any()
     assert stage.focus is not None
     assert not stage.focus.motion.holds_pixels
-
-
-class CountingEstimator:
-    """Records how many faces each call estimated (one call = one batch), as the real one
-    estimates only the faces marked good."""
-
-    def __init__(self) -> None:
-        self.batches: list[int] = []
-
-    def estimate(self, image: ImageArray, detections: Detections) -> FaceAttributes:
-        good = detections.good_mask
-        if good.any():
-            self.batches.append(int(good.sum()))
-        age = np.where(good, 30.0, np.nan).astype(np.float32)
-        return FaceAttributes(age, np.where(good, 0.5, np.nan).astype(np.float32))
-
-
-def test_attributes_only_for_faces_that_add_information() -> None:
-    estimator = CountingEstimator()
-    stage = Analyser(
-        DrawnFaces(), cast(AttributeEstimator, estimator), focus=cfg(8), refresh_frames=4
-    )
-    ages = []
-    for i in range(6):
-        faces = [(300, 120), (800, 120)] if i < 2 else [(300, 120), (800, 120), (500, 300)]
-        result = stage.analyse(Frame(i, float(i), scene(*faces)))
-        assert result.attributes.age is not None
-        ages.append(np.isfinite(result.attributes.age).tolist())
-    # Frame 0 both faces (one batch), frame 2 only the newcomer, frame 4 the first two again.
-    assert estimator.batches == [2, 1, 2]
-    assert ages[0] == [True, True]
-    assert ages[1] == [False, False]
-    assert sum(ages[2]) == 1
-    assert sum(ages[4]) == 2
