@@ -180,7 +180,7 @@ def test_force_rebuilds_an_up_to_date_folder(
     assert main(["--out", str(out), "--cache", str(wheel_cache), "--force"]) == 0
     stdout = capsys.readouterr().out
     assert "up to date" not in stdout
-    assert "models: built 7 models and 4 notices in" in stdout
+    assert "models: built 8 models and 5 notices in" in stdout
 
 
 def test_failed_check_leaves_the_previous_build_in_place(
