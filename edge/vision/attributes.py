@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from edge.config import AttributeModel, AttributesConfig
 from edge.types import Detections, FaceAttributes, FloatArray, ImageArray
-from edge.vision.align import TEMPLATE_64
+from edge.vision.align import TEMPLATE_64  # BlazeFace's template (YuNet brings its own)
 from edge.vision.boxnets import FaceApiBackend, FaceResBackend, FaceResDeepBackend
 from edge.vision.cydral import CydralBackend
 
@@ -45,15 +45,14 @@ def open_backend(
     """Load one backend's model files (ModelError naming the file when one is missing).
 
     ``template`` is the detector's chip template (Cydral's aligned chips depend on it);
-    the box networks crop the detector's box and do not use it.
+    the box networks crop the detector's box; it tells them whose boxes they get (BlazeFace's
+    are squarer and smaller than YuNet's, so their crop scales differ).
     """
     if model == "cydral":
         return CydralBackend(models_dir, cfg.batch_size, threads, template)
-    if model == "faceres":
-        return FaceResBackend.open(models_dir, cfg.batch_size, threads, flip=cfg.flip_average)
-    if model == "faceres-deep":
-        return FaceResDeepBackend.open(models_dir, cfg.batch_size, threads, flip=cfg.flip_average)
-    return FaceApiBackend.open(models_dir, cfg.batch_size, threads, flip=cfg.flip_average)
+    blazeface = bool(np.array_equal(template, TEMPLATE_64))
+    cls = {"faceres": FaceResBackend, "faceres-deep": FaceResDeepBackend}.get(model, FaceApiBackend)
+    return cls.open(models_dir, cfg.batch_size, threads, cfg.flip_average, blazeface)
 
 
 class AttributeEstimator:

@@ -27,6 +27,9 @@ FACEAPI_GENDER_SCALE, FACEAPI_AGE_SCALE, FACEAPI_SIZE = 0.9, 0.9, 112
 FACERES_SCALE, FACERES_SIZE = 1.5, 224
 # FaceRes-deep: the same preprocessing, box x1.2 (best on the tuning half with YuNet boxes).
 FACERES_DEEP_SCALE = 1.2
+# On BlazeFace's boxes (``[detector] model = "full_range"``) the scales chosen earlier on
+# them: face-api x1.0 (gender) / x1.1 (age), FaceRes x1.5, FaceRes-deep x1.4 (DESIGN §4b).
+BLAZEFACE_FACEAPI_SCALES, BLAZEFACE_FACERES_DEEP_SCALE = (1.0, 1.1), 1.4
 FACERES_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
 FACERES_AGES = np.arange(100, dtype=np.float32)
 
@@ -48,15 +51,29 @@ class _BoxNet:
     age_scale = 1.0  # and for the age output (one run when they are equal)
     size = 0
 
-    def __init__(self, session: Session, batch_size: int, flip: bool = True) -> None:
+    blazeface_scales = (1.0, 1.0)  # (gender, age) crop scales on BlazeFace's boxes
+
+    def __init__(
+        self, session: Session, batch_size: int, flip: bool = True, blazeface: bool = False
+    ) -> None:
+        """``blazeface``: the boxes come from BlazeFace (squarer, smaller than YuNet's)."""
         self.session = session
         self.batch_size = batch_size
         self.flip = flip
+        if blazeface:
+            self.gender_scale, self.age_scale = self.blazeface_scales
 
     @classmethod
-    def open(cls, models_dir: Path, batch_size: int, threads: int = 1, flip: bool = True) -> Self:
+    def open(
+        cls,
+        models_dir: Path,
+        batch_size: int,
+        threads: int = 1,
+        flip: bool = True,
+        blazeface: bool = False,
+    ) -> Self:
         """Load the network's ONNX file from the models folder."""
-        return cls(open_session(models_dir / cls.file, threads), batch_size, flip)
+        return cls(open_session(models_dir / cls.file, threads), batch_size, flip, blazeface)
 
     def crops(self, image: ImageArray, detections: Detections, scale: float) -> list[ImageArray]:
         crops = [box_crop(image, box, scale, self.size) for box in detections.boxes]
@@ -100,6 +117,7 @@ class FaceApiBackend(_BoxNet):
     name = "faceapi"
     file = FACEAPI_FILE
     gender_scale, age_scale, size = FACEAPI_GENDER_SCALE, FACEAPI_AGE_SCALE, FACEAPI_SIZE
+    blazeface_scales = BLAZEFACE_FACEAPI_SCALES
 
     def tensor(self, crops: list[ImageArray]) -> FloatArray:
         return _faceapi_tensor(crops)
@@ -115,6 +133,7 @@ class FaceResBackend(_BoxNet):
     name = "faceres"
     file = FACERES_FILE
     gender_scale = age_scale = FACERES_SCALE
+    blazeface_scales = (FACERES_SCALE, FACERES_SCALE)
     size = FACERES_SIZE
 
     def tensor(self, crops: list[ImageArray]) -> FloatArray:
@@ -131,3 +150,4 @@ class FaceResDeepBackend(FaceResBackend):
     name = "faceres-deep"
     file = FACERES_DEEP_FILE
     gender_scale = age_scale = FACERES_DEEP_SCALE
+    blazeface_scales = (BLAZEFACE_FACERES_DEEP_SCALE, BLAZEFACE_FACERES_DEEP_SCALE)

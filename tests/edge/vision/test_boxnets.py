@@ -290,3 +290,24 @@ def test_input_tensors_are_zeroed_after_inference(cls: type[FaceApiBackend]) -> 
     assert len(kept) == 1  # one crop scale per network (face-api: 0.9 for both outputs)
     for tensor in kept:
         assert not tensor.any(), "face pixels (as model input) do not outlive the inference"
+
+
+@pytest.mark.parametrize(
+    ("cls", "yunet", "blazeface"),
+    [
+        (FaceApiBackend, (0.9, 0.9), (1.0, 1.1)),
+        (FaceResBackend, (1.5, 1.5), (1.5, 1.5)),
+        (FaceResDeepBackend, (1.2, 1.2), (1.4, 1.4)),
+    ],
+)
+def test_crop_scales_follow_the_detector_whose_boxes_they_crop(
+    cls: type[FaceApiBackend], yunet: tuple[float, float], blazeface: tuple[float, float]
+) -> None:
+    # YuNet's boxes are taller than BlazeFace's: each detector keeps the scales chosen on it.
+    def outputs(t: FloatArray) -> tuple[FloatArray, FloatArray]:
+        return np.zeros((len(t), 1), np.float32), np.zeros((len(t), 100), np.float32)
+
+    on_yunet = cls(FakeSession(outputs), 16)
+    on_blazeface = cls(FakeSession(outputs), 16, blazeface=True)
+    assert (on_yunet.gender_scale, on_yunet.age_scale) == yunet
+    assert (on_blazeface.gender_scale, on_blazeface.age_scale) == blazeface
