@@ -302,6 +302,11 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
         help="networks averaged for gender (default: the node's default)",
     )
     p.add_argument("--age-model", default=AttributesConfig().age_model)
+    p.add_argument(
+        "--age-alone",
+        action="store_true",
+        help="age from --age-model alone (no [attributes] age_blend)",
+    )
     p.add_argument("--no-flip", action="store_true", help="no mirrored-crop averaging")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument(
@@ -314,6 +319,8 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
             age_model=_models(args.age_model)[0],
             flip_average=not args.no_flip,
         )
+        if args.age_alone:
+            cfg = cfg.model_copy(update={"age_blend": {}})
     except ValueError as exc:
         p.error(str(exc).splitlines()[0])
     try:
