@@ -195,12 +195,14 @@ class QualityConfig(_Section):
         return pair
 
 
-AttributeModel = Literal["cydral", "faceres", "faceapi"]
+AttributeModel = Literal["cydral", "faceres", "faceapi", "faceres-deep"]
 DEFAULT_GENDER_WEIGHTS: dict[AttributeModel, float] = {
     "cydral": 0.5,
-    "faceres": 1.0,
     "faceapi": 1.0,
+    "faceres-deep": 0.5,
 }
+# Age = (1 - sum of these) x age_model's age + each weight x that network's age.
+DEFAULT_AGE_BLEND: dict[AttributeModel, float] = {"faceres-deep": 0.2}
 
 
 class AttributesConfig(_Section):
@@ -227,20 +229,29 @@ class AttributesConfig(_Section):
         0.1, ge=0, lt=0.5, description="mean p(male) within 0.5 +/- margin counts as unknown"
     )
     gender_models: tuple[AttributeModel, ...] = Field(
-        ("cydral", "faceres", "faceapi"),
+        ("cydral", "faceapi", "faceres-deep"),
         min_length=1,
-        max_length=3,
-        description="networks whose p(male) is averaged per face: cydral, faceres, faceapi",
+        max_length=4,
+        description="networks whose p(male) is averaged per face: cydral, faceres, faceapi, "
+        "faceres-deep",
     )
     gender_weights: dict[AttributeModel, Annotated[float, Field(gt=0, le=10)]] = Field(
         default_factory=lambda: dict(DEFAULT_GENDER_WEIGHTS),
         description=(
             "weight of each gender model in the mean (a model not listed weighs 1); "
-            "Cydral at half weight was better on both halves of FairFace"
+            "weights chosen on one half of FairFace (models/MODEL_CARD.md)"
         ),
     )
     age_model: AttributeModel = Field(
-        "faceapi", description="network whose age estimate is used: cydral, faceres or faceapi"
+        "faceapi",
+        description="network whose age estimate is used: cydral, faceres, faceapi, faceres-deep",
+    )
+    age_blend: dict[AttributeModel, Annotated[float, Field(gt=0, lt=1)]] = Field(
+        default_factory=lambda: dict(DEFAULT_AGE_BLEND),
+        description=(
+            "other networks' ages mixed into age_model's: age = (1 - sum) x age_model + "
+            "weight x each; {} uses age_model alone"
+        ),
     )
     flip_average: bool = Field(
         True, description="faceres/faceapi: also run the mirrored crop and average the two"
@@ -261,6 +272,18 @@ class AttributesConfig(_Section):
         if len(set(models)) != len(models):
             raise ValueError("each model may appear once")
         return models
+
+    @field_validator("age_blend")
+    @classmethod
+    def _blend_below_one(cls, blend: dict[str, float]) -> dict[str, float]:
+        if sum(blend.values()) >= 1:
+            raise ValueError("the blend weights must sum to less than 1 (age_model keeps the rest)")
+        return blend
+
+    @property
+    def age_models(self) -> tuple[AttributeModel, ...]:
+        """age_model and the blended networks other than it."""
+        return (self.age_model, *(m for m in self.age_blend if m != self.age_model))
 
 
 class TrackerConfig(_Section):

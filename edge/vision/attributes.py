@@ -2,9 +2,10 @@
 
 Only constructed when the policy declares the ``demographics`` purpose; a node
 counting footfall never loads these models. The default (``[attributes]``) is
-gender = weighted mean p(male) of Cydral (0.5), FaceRes (1) and face-api (1), age =
-face-api (DESIGN §4b, figures in models/MODEL_CARD.md); ``gender_models = ["cydral"]``
-with ``age_model = "cydral"`` is the Cydral-only node.
+gender = weighted mean p(male) of Cydral (0.5), face-api (1) and FaceRes-deep (0.5), age =
+0.8 x face-api's + 0.2 x FaceRes-deep's (chosen on one half of FairFace with YuNet
+detections, figures for both halves in models/MODEL_CARD.md); ``gender_models =
+["cydral"]`` with ``age_model = "cydral"`` and ``age_blend = {}`` is the Cydral-only node.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import numpy.typing as npt
 
 from edge.config import AttributeModel, AttributesConfig
 from edge.types import Detections, FaceAttributes, FloatArray, ImageArray
-from edge.vision.align import TEMPLATE_64
-from edge.vision.boxnets import FaceApiBackend, FaceResBackend
+from edge.vision.align import TEMPLATE_64  # BlazeFace's template (YuNet brings its own)
+from edge.vision.boxnets import FaceApiBackend, FaceResBackend, FaceResDeepBackend
 from edge.vision.cydral import CydralBackend
 
 Template = npt.NDArray[np.float64]
@@ -44,13 +45,14 @@ def open_backend(
     """Load one backend's model files (ModelError naming the file when one is missing).
 
     ``template`` is the detector's chip template (Cydral's aligned chips depend on it);
-    the box networks crop the detector's box and do not use it.
+    the box networks crop the detector's box; it tells them whose boxes they get (BlazeFace's
+    are squarer and smaller than YuNet's, so their crop scales differ).
     """
     if model == "cydral":
         return CydralBackend(models_dir, cfg.batch_size, threads, template)
-    if model == "faceres":
-        return FaceResBackend.open(models_dir, cfg.batch_size, threads, flip=cfg.flip_average)
-    return FaceApiBackend.open(models_dir, cfg.batch_size, threads, flip=cfg.flip_average)
+    blazeface = bool(np.array_equal(template, TEMPLATE_64))
+    cls = {"faceres": FaceResBackend, "faceres-deep": FaceResDeepBackend}.get(model, FaceApiBackend)
+    return cls.open(models_dir, cfg.batch_size, threads, cfg.flip_average, blazeface)
 
 
 class AttributeEstimator:
@@ -63,7 +65,7 @@ class AttributeEstimator:
         template: Template = TEMPLATE_64,
     ):
         """``template``: the detector's chip template the backends were opened with."""
-        missing = {*cfg.gender_models, cfg.age_model} - set(backends)
+        missing = {*cfg.gender_models, *cfg.age_models} - set(backends)
         if missing:
             raise ValueError(f"no backend for {sorted(missing)}")
         self.cfg = cfg
@@ -79,7 +81,7 @@ class AttributeEstimator:
         template: Template = TEMPLATE_64,
     ) -> AttributeEstimator:
         """The configured backends from ``models_dir``; ``template`` is the detector's."""
-        wanted = dict.fromkeys((*cfg.gender_models, cfg.age_model))
+        wanted = dict.fromkeys((*cfg.gender_models, *cfg.age_models))
         backends = {m: open_backend(m, models_dir, cfg, threads, template) for m in wanted}
         return cls(backends, cfg, template)
 
@@ -96,5 +98,17 @@ class AttributeEstimator:
         p_male[good] = np.average(
             [results[m][0] for m in self.cfg.gender_models], axis=0, weights=weights
         )
-        ages[good] = results[self.cfg.age_model][1]
+        ages[good] = blend_age(results, self.cfg)
         return FaceAttributes(age=ages, p_male=p_male)
+
+
+def blend_age(
+    results: dict[AttributeModel, tuple[FloatArray, FloatArray]], cfg: AttributesConfig
+) -> FloatArray:
+    """(1 - sum of the blend) x age_model's age + each blended network's weight x its age."""
+    blend = {m: w for m, w in cfg.age_blend.items() if m != cfg.age_model}
+    age = (1.0 - sum(blend.values())) * results[cfg.age_model][1].astype(np.float64)
+    for model, weight in blend.items():
+        age = age + weight * results[model][1]
+    out: FloatArray = age.astype(np.float32)
+    return out

@@ -1,4 +1,4 @@
-"""face-api AgeGenderNet and HSE FaceRes: box-crop networks translated from TF.js (DESIGN §4b).
+"""face-api AgeGenderNet, HSE FaceRes and FaceRes-deep: box-crop networks from TF.js (DESIGN §4b).
 
 Each follows its own reference preprocessing, with the crop scale locked here (and in
 tests): a square, upright crop centred on the detector box, resized to the network's
@@ -17,12 +17,19 @@ from edge.vision.crops import box_crop
 from edge.vision.onnx_session import Session, open_session, run_batched
 
 FACEAPI_FILE, FACERES_FILE = "faceapi-agegender.onnx", "faceres.onnx"
-# face-api: box x1.0 (gender) and x1.1 (age) -> 112x112, RGB 0..255 (the mean and /255
-# are inside the graph). Its gender is best on the tightest crop, its age a little wider
-# (FairFace, both halves of the set; models/MODEL_CARD.md), and a run costs ~3 ms.
-FACEAPI_GENDER_SCALE, FACEAPI_AGE_SCALE, FACEAPI_SIZE = 1.0, 1.1, 112
+FACERES_DEEP_FILE = "faceres-deep.onnx"
+# face-api: box x0.9 (gender and age, one run) -> 112x112, RGB 0..255 (the mean and /255
+# are inside the graph). On YuNet's boxes (taller than BlazeFace's) x0.9 was best for both
+# on the tuning half of FairFace (x1.0 / x1.1 had been chosen on BlazeFace boxes); a run
+# costs ~2 ms. models/MODEL_CARD.md has the grid.
+FACEAPI_GENDER_SCALE, FACEAPI_AGE_SCALE, FACEAPI_SIZE = 0.9, 0.9, 112
 # FaceRes (HSE original recipe): box x1.5 -> 224x224, BGR minus the ImageNet mean, NHWC.
 FACERES_SCALE, FACERES_SIZE = 1.5, 224
+# FaceRes-deep: the same preprocessing, box x1.2 (best on the tuning half with YuNet boxes).
+FACERES_DEEP_SCALE = 1.2
+# On BlazeFace's boxes (``[detector] model = "full_range"``) the scales chosen earlier on
+# them: face-api x1.0 (gender) / x1.1 (age), FaceRes x1.5, FaceRes-deep x1.4 (DESIGN §4b).
+BLAZEFACE_FACEAPI_SCALES, BLAZEFACE_FACERES_DEEP_SCALE = (1.0, 1.1), 1.4
 FACERES_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
 FACERES_AGES = np.arange(100, dtype=np.float32)
 
@@ -44,15 +51,29 @@ class _BoxNet:
     age_scale = 1.0  # and for the age output (one run when they are equal)
     size = 0
 
-    def __init__(self, session: Session, batch_size: int, flip: bool = True) -> None:
+    blazeface_scales = (1.0, 1.0)  # (gender, age) crop scales on BlazeFace's boxes
+
+    def __init__(
+        self, session: Session, batch_size: int, flip: bool = True, blazeface: bool = False
+    ) -> None:
+        """``blazeface``: the boxes come from BlazeFace (squarer, smaller than YuNet's)."""
         self.session = session
         self.batch_size = batch_size
         self.flip = flip
+        if blazeface:
+            self.gender_scale, self.age_scale = self.blazeface_scales
 
     @classmethod
-    def open(cls, models_dir: Path, batch_size: int, threads: int = 1, flip: bool = True) -> Self:
+    def open(
+        cls,
+        models_dir: Path,
+        batch_size: int,
+        threads: int = 1,
+        flip: bool = True,
+        blazeface: bool = False,
+    ) -> Self:
         """Load the network's ONNX file from the models folder."""
-        return cls(open_session(models_dir / cls.file, threads), batch_size, flip)
+        return cls(open_session(models_dir / cls.file, threads), batch_size, flip, blazeface)
 
     def crops(self, image: ImageArray, detections: Detections, scale: float) -> list[ImageArray]:
         crops = [box_crop(image, box, scale, self.size) for box in detections.boxes]
@@ -96,6 +117,7 @@ class FaceApiBackend(_BoxNet):
     name = "faceapi"
     file = FACEAPI_FILE
     gender_scale, age_scale, size = FACEAPI_GENDER_SCALE, FACEAPI_AGE_SCALE, FACEAPI_SIZE
+    blazeface_scales = BLAZEFACE_FACEAPI_SCALES
 
     def tensor(self, crops: list[ImageArray]) -> FloatArray:
         return _faceapi_tensor(crops)
@@ -111,6 +133,7 @@ class FaceResBackend(_BoxNet):
     name = "faceres"
     file = FACERES_FILE
     gender_scale = age_scale = FACERES_SCALE
+    blazeface_scales = (FACERES_SCALE, FACERES_SCALE)
     size = FACERES_SIZE
 
     def tensor(self, crops: list[ImageArray]) -> FloatArray:
@@ -119,3 +142,12 @@ class FaceResBackend(_BoxNet):
     def decode(self, outputs: list[FloatArray]) -> tuple[FloatArray, FloatArray]:
         gender, age_probs = outputs  # graph output order: gender (N, 1), age (N, 100)
         return gender[:, 0], age_probs @ FACERES_AGES
+
+
+class FaceResDeepBackend(FaceResBackend):
+    """HSE FaceRes-deep: FaceRes's preprocessing and outputs, its own crop scale."""
+
+    name = "faceres-deep"
+    file = FACERES_DEEP_FILE
+    gender_scale = age_scale = FACERES_DEEP_SCALE
+    blazeface_scales = (BLAZEFACE_FACERES_DEEP_SCALE, BLAZEFACE_FACERES_DEEP_SCALE)

@@ -22,6 +22,7 @@ ATTRIBUTE_MODELS: dict[AttributeModel, tuple[str, ...]] = {
     "cydral": (AGE_NAME, GENDER_NAME),
     "faceres": ("faceres",),
     "faceapi": ("faceapi-agegender",),
+    "faceres-deep": ("faceres-deep",),
 }
 
 
@@ -46,7 +47,7 @@ def lock_entries(models_dir: Path) -> dict[str, tuple[str, str]]:
 
 def attribute_model_names(attributes: AttributesConfig) -> tuple[list[str], list[str]]:
     """models.json names behind the age estimate and behind the gender estimate."""
-    age = [n for n in ATTRIBUTE_MODELS[attributes.age_model] if n != GENDER_NAME]
+    age = [n for m in attributes.age_models for n in ATTRIBUTE_MODELS[m] if n != GENDER_NAME]
     gender = [n for m in attributes.gender_models for n in ATTRIBUTE_MODELS[m] if n != AGE_NAME]
     return age, gender
 

@@ -283,7 +283,7 @@ def fairface_groups(files: Sequence[LabelledFile]) -> list[AgeGroup]:
 
 def _models(text: str) -> tuple[AttributeModel, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
-    allowed: tuple[AttributeModel, ...] = ("cydral", "faceres", "faceapi")
+    allowed: tuple[AttributeModel, ...] = ("cydral", "faceres", "faceapi", "faceres-deep")
     out = tuple(m for a in names for m in allowed if m == a)
     if len(out) != len(names) or not out:
         raise ValueError(f"{text!r}: use a comma-separated list of cydral, faceres, faceapi")
@@ -302,6 +302,11 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
         help="networks averaged for gender (default: the node's default)",
     )
     p.add_argument("--age-model", default=AttributesConfig().age_model)
+    p.add_argument(
+        "--age-alone",
+        action="store_true",
+        help="age from --age-model alone (no [attributes] age_blend)",
+    )
     p.add_argument("--no-flip", action="store_true", help="no mirrored-crop averaging")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument(
@@ -314,6 +319,8 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
             age_model=_models(args.age_model)[0],
             flip_average=not args.no_flip,
         )
+        if args.age_alone:
+            cfg = cfg.model_copy(update={"age_blend": {}})
     except ValueError as exc:
         p.error(str(exc).splitlines()[0])
     try:
@@ -328,8 +335,9 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
         return 1
     report = Report.build(results, groups, ms)
     weights = ", ".join(f"{m} {cfg.gender_weights.get(m, 1.0):g}" for m in cfg.gender_models)
-    recipe = f"gender = weighted mean({weights}), age = {cfg.age_model}"
-    box_nets = {"faceres", "faceapi"} & {*cfg.gender_models, cfg.age_model}
+    blend = "".join(f" + {m} {w:g}" for m, w in cfg.age_blend.items() if m != cfg.age_model)
+    recipe = f"gender = weighted mean({weights}), age = {cfg.age_model}{blend}"
+    box_nets = {"faceres", "faceapi", "faceres-deep"} & {*cfg.gender_models, *cfg.age_models}
     recipe += ", flip averaging" if cfg.flip_average and box_nets else ""
     coverage: Coverage | None = None
     why = ""

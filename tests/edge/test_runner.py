@@ -62,7 +62,7 @@ def settings(
                 "yunet.onnx",
                 "age-v1.onnx",
                 "gender-v1.onnx",
-                "faceres.onnx",
+                "faceres-deep.onnx",
                 "faceapi-agegender.onnx",
             },
         ),

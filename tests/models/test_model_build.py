@@ -59,6 +59,7 @@ def test_lock_lists_every_output_with_its_id_hash_and_licence(
         "gender-v1": "gender-v1@d4c4116c",
         "faceapi-agegender": "faceapi-agegender@49f92bbc",
         "faceres": "faceres@2c7d2d62",
+        "faceres-deep": "faceres-deep@b0ea2cc4",
     }
     for entry in model_manifest.entries:
         section = lock["models"] if entry in model_manifest.models else lock["notices"]
@@ -93,6 +94,7 @@ def test_lock_lists_every_output_with_its_id_hash_and_licence(
         # TF.js translations keep TF.js's NHWC input; FaceRes's descriptor is not an output.
         ("faceapi-agegender.onnx", ["N", 112, 112, 3], [["N", 1], ["N", 2]]),
         ("faceres.onnx", ["N", 224, 224, 3], [["N", 1], ["N", 100]]),
+        ("faceres-deep.onnx", ["N", 224, 224, 3], [["N", 1], ["N", 100]]),
     ],
 )
 def test_outputs_load_with_the_expected_shapes(
@@ -178,7 +180,7 @@ def test_force_rebuilds_an_up_to_date_folder(
     assert main(["--out", str(out), "--cache", str(wheel_cache), "--force"]) == 0
     stdout = capsys.readouterr().out
     assert "up to date" not in stdout
-    assert "models: built 7 models and 4 notices in" in stdout
+    assert "models: built 8 models and 5 notices in" in stdout
 
 
 def test_failed_check_leaves_the_previous_build_in_place(

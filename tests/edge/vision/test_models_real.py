@@ -12,6 +12,7 @@ import pytest
 from edge.config import AttributesConfig, DetectorConfig
 from edge.types import Detections, ImageArray
 from edge.vision.attributes import AttributeEstimator
+from edge.vision.boxnets import FaceApiBackend
 from edge.vision.detector import Detector
 from edge.vision.face_detector import FaceDetector, open_detector
 
@@ -184,3 +185,14 @@ def test_poor_faces_feed_no_attributes(
     assert np.isnan(attributes.p_male[0])
     assert 0.0 <= float(attributes.age[1]) <= 81.0
     assert 0.0 <= float(attributes.p_male[1]) <= 1.0
+
+
+def test_box_networks_take_the_crop_scales_of_the_detector_they_are_opened_for(
+    detector: FaceDetector,
+) -> None:
+    _need(MODELS / "faceres-deep.onnx", "built models (run 'make models')")
+    est = AttributeEstimator.from_dir(MODELS, AttributesConfig(), template=detector.template)
+    faceapi = est.backends["faceapi"]
+    assert isinstance(faceapi, FaceApiBackend)
+    want = (1.0, 1.1) if isinstance(detector, Detector) else (0.9, 0.9)
+    assert (faceapi.gender_scale, faceapi.age_scale) == want

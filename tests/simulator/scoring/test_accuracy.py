@@ -140,3 +140,20 @@ def test_interval_coverage_is_measured_on_faces_the_errors_were_not_measured_on(
     assert coverage.covered / coverage.windows >= 0.85
     assert 10 < coverage.mean_width_pp < 60
     assert "truth inside in" in coverage.text()
+
+
+def test_age_alone_drops_the_age_blend(capsys: pytest.CaptureFixture[str]) -> None:
+    if not (FAIRFACE / "ground_truth.json").is_file():
+        pytest.skip(f"the FairFace evaluation set is not at {FAIRFACE} (see its SOURCE.md)")
+    if not (MODELS / "models.json").is_file():
+        pytest.skip("models are not built: run 'make models'")
+    args = ["--json", "--limit", "2", "--gender-models", "cydral", "--age-model", "cydral"]
+    assert accuracy_main([*args, "--age-alone"]) == 0
+    alone = json.loads(capsys.readouterr().out)["recipe"]
+    assert alone == "gender = weighted mean(cydral 0.5), age = cydral"
+    assert accuracy_main(args) == 0
+    blended = json.loads(capsys.readouterr().out)["recipe"]
+    assert (
+        blended
+        == "gender = weighted mean(cydral 0.5), age = cydral + faceres-deep 0.2, flip averaging"
+    )
