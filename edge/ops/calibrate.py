@@ -278,7 +278,9 @@ def calibrate(settings: NodeSettings, folder: Path, out: Path, name: str) -> str
     rates = cal.gender_rates(settings.attributes.gender_margin)
     gender = "n/a (needs found faces of both genders)"
     if rates is not None:
-        gender = f"female recall {rates[0]:.3f}, male recall {rates[1]:.3f}"
+        gender = (
+            f"women counted female {rates.women[0]:.3f}, men counted male {rates.men[1]:.3f}"
+        )
     note = f", {skipped} rows without both labels skipped" if skipped else ""
     return (
         f"wrote {out}: calibration {cal.id}, {cal.found} of {cal.faces} faces found{note}; "

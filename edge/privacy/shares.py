@@ -115,7 +115,7 @@ def _false_alarm(
     hidden = [j for j in others if known[j] is None]
     rest = total - sum(c or 0 for c in known)
     weights = np.array(
-        [float(known[j]) if known[j] is not None else max(rest, 0) / len(hidden) for j in others]
+        [max(rest, 0) / len(hidden) if (c := known[j]) is None else float(c) for j in others]
     )
     if weights.sum() <= 0:
         weights = np.ones(len(others))

@@ -320,10 +320,10 @@ def interval_coverage(
             truth_b = dict.fromkeys(labels, 0)
             for e in drawn:
                 truth_b[labels[_band_index(e.photo.lo)]] += 1
-            for band, (lo, hi) in maker.band_shares(len(drawn), counted).items():
-                truth = 100.0 * truth_b[band] / len(drawn)
-                b_n[band] += 1
-                b_cov[band] += lo - 0.05 <= truth <= hi + 0.05
+            for name, (lo, hi) in maker.band_shares(len(drawn), counted).items():
+                truth = 100.0 * truth_b[name] / len(drawn)
+                b_n[name] += 1
+                b_cov[name] += lo - 0.05 <= truth <= hi + 0.05
                 b_widths.append(hi - lo)
     return Coverage(
         windows=2 * (windows // 2),
@@ -343,11 +343,11 @@ def to_photos(files: Sequence[LabelledFile], groups: Sequence[AgeGroup]) -> list
     photos = []
     for item in files:
         label = item.label
-        if label.age_group not in groups or label.gender is None:
+        group = label.age_group
+        if group is None or group not in groups or label.gender is None:
             raise SceneError(
                 f"{item.path.name}: needs an age group among the report's and a gender"
             )
-        group = label.age_group
         photos.append(LabelledPhoto(item.path, label.gender, group.lo, group.hi))
     return photos
 
