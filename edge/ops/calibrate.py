@@ -92,37 +92,44 @@ def _photo(folder: Path, name: str, age: str, gender: str) -> LabelledPhoto | No
     return LabelledPhoto(folder / name.strip(), _GENDERS[word], lo, hi)
 
 
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the labels {path}: {exc}") from None
+
+
+def _rows(folder: Path) -> list[tuple[str, str, str]]:
+    """(file, age, gender) rows from labels.csv or ground_truth.json."""
+    table, index = folder / "labels.csv", folder / "ground_truth.json"
+    if table.is_file():
+        reader = csv.reader(_read(table).splitlines())
+        header = [h.strip().lower() for h in next(reader, [])]
+        if header[:3] != ["file", "age", "gender"]:
+            raise ConfigError(f"{table}: the first line must be 'file,age,gender'")
+        return [(r[0], r[1], r[2]) for r in reader if len(r) >= 3 and any(r)]
+    if not index.is_file():
+        raise ConfigError(f"{folder}: no labels.csv (file,age,gender) or ground_truth.json")
+    try:
+        doc = json.loads(_read(index))
+    except ValueError as exc:
+        raise ConfigError(f"{index}: not JSON: {exc}") from None
+    if not isinstance(doc, list):
+        raise ConfigError(f"{index}: expected a list of {{filename, age, gender}}")
+    return [
+        (str(d.get("filename", "")), str(d.get("age", "")), str(d.get("gender", "")))
+        for d in doc
+        if isinstance(d, dict)
+    ]
+
+
 def read_folder(folder: Path) -> tuple[list[LabelledPhoto], int]:
     """The labelled photos of a folder and how many rows lacked a label; ConfigError if none."""
     if not folder.is_dir():
         raise ConfigError(f"{folder}: not a folder of labelled face photos")
-    table, index = folder / "labels.csv", folder / "ground_truth.json"
-    rows: list[tuple[str, str, str]] = []
-    try:
-        if table.is_file():
-            reader = csv.reader(table.read_text(encoding="utf-8-sig").splitlines())
-            header = [h.strip().lower() for h in next(reader, [])]
-            if header[:3] != ["file", "age", "gender"]:
-                raise ConfigError(f"{table}: the first line must be 'file,age,gender'")
-            rows = [(r[0], r[1], r[2]) for r in reader if len(r) >= 3 and any(r)]
-        elif index.is_file():
-            doc = json.loads(index.read_text(encoding="utf-8"))
-            if not isinstance(doc, list):
-                raise ConfigError(f"{index}: expected a list of {{filename, age, gender}}")
-            rows = [
-                (str(d.get("filename", "")), str(d.get("age", "")), str(d.get("gender", "")))
-                for d in doc
-                if isinstance(d, dict)
-            ]
-        else:
-            raise ConfigError(f"{folder}: no labels.csv (file,age,gender) or ground_truth.json")
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        if isinstance(exc, ConfigError):
-            raise
-        raise ConfigError(f"{folder}: cannot read the labels: {exc}") from None
     photos: list[LabelledPhoto] = []
     skipped = 0
-    for line, (name, age, gender) in enumerate(rows, start=2):
+    for line, (name, age, gender) in enumerate(_rows(folder), start=2):
         try:
             photo = _photo(folder, name, age, gender)
         except ValueError as exc:
@@ -278,9 +285,7 @@ def calibrate(settings: NodeSettings, folder: Path, out: Path, name: str) -> str
     rates = cal.gender_rates(settings.attributes.gender_margin)
     gender = "n/a (needs found faces of both genders)"
     if rates is not None:
-        gender = (
-            f"women counted female {rates.women[0]:.3f}, men counted male {rates.men[1]:.3f}"
-        )
+        gender = f"women counted female {rates.women[0]:.3f}, men counted male {rates.men[1]:.3f}"
     note = f", {skipped} rows without both labels skipped" if skipped else ""
     return (
         f"wrote {out}: calibration {cal.id}, {cal.found} of {cal.faces} faces found{note}; "

@@ -33,7 +33,7 @@ import numpy as np
 
 from edge.config import AggregateConfig, AttributeModel, AttributesConfig, DetectorConfig
 from edge.counting.calibration import Calibration, attribute_recipe
-from edge.counting.intervals import GenderErrors, ShareErrors
+from edge.counting.intervals import GenderErrors
 from edge.errors import KazoeError
 from edge.ops.calibrate import (
     Estimate,
@@ -392,6 +392,30 @@ def _models(text: str) -> tuple[AttributeModel, ...]:
     return out
 
 
+def _write_calibration(
+    path: Path,
+    estimates: Sequence[Estimate],
+    photos: int,
+    models: ModelIds,
+    cfg: AttributesConfig,
+) -> bool:
+    cal = build_calibration(
+        estimates,
+        name="fairface-default",
+        measured_on=f"{photos} FairFace photos ({CREDIT}), one face each on a grey "
+        "canvas twice its size",
+        models=models,
+        recipe=attribute_recipe(cfg),
+    )
+    try:
+        path.write_text(cal.to_json(), encoding="utf-8")
+    except OSError as exc:
+        print(f"kazoe-sim accuracy: cannot write {path}: {exc.strerror}", file=sys.stderr)
+        return False
+    print(f"wrote {path}: calibration {cal.id}", file=sys.stderr)
+    return True
+
+
 def accuracy_main(argv: Sequence[str] | None = None) -> int:
     p = OneLineParser(prog="kazoe-sim accuracy", description=__doc__)
     p.add_argument(
@@ -455,21 +479,10 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
         coverage = interval_coverage(estimates, margin=defaults.gender_margin)
     except (SceneError, ValueError) as exc:  # e.g. --limit left too few faces
         why = str(exc).splitlines()[0]
-    if args.write_calibration is not None:
-        cal = build_calibration(
-            estimates,
-            name="fairface-default",
-            measured_on=f"{len(files)} FairFace photos ({CREDIT}), one face each on a grey "
-            "canvas twice its size",
-            models=models,
-            recipe=attribute_recipe(cfg),
-        )
-        try:
-            args.write_calibration.write_text(cal.to_json(), encoding="utf-8")
-        except OSError as exc:
-            print(f"kazoe-sim accuracy: cannot write {args.write_calibration}: {exc.strerror}")
-            return 1
-        print(f"wrote {args.write_calibration}: calibration {cal.id}", file=sys.stderr)
+    if args.write_calibration is not None and not _write_calibration(
+        args.write_calibration, estimates, len(files), models, cfg
+    ):
+        return 1
     if args.json:
         cover = coverage.as_dict() if coverage is not None else None
         print(json.dumps({"recipe": recipe, **report.as_dict(), "coverage": cover}, indent=2))

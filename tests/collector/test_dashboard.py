@@ -187,8 +187,8 @@ def test_dashboard_shows_live_counts_sites_notices_and_offline_nodes(
 
             # A /3 node's last window shows its female-share interval; /1 nodes show none.
             shown = page.locator('tr[data-node="node-01"] td.window .intervals')
-            expect(shown).to_have_text("female 32–64 % (90 %)")
-            expect(shown).to_have_attribute("title", re.compile(r"20-29: 40–90 %"))
+            expect(shown).to_have_text("female 32\u201364 % (90 %)")
+            expect(shown).to_have_attribute("title", re.compile("20-29: 40\u201390 %"))
             expect(page.locator('tr[data-node="node-02"] td.window .intervals')).to_have_count(0)
 
             # Per-site roll-ups, with suppression re-applied (two bands withheld at the node).

@@ -67,7 +67,8 @@ def test_gender_rates_follow_the_margin() -> None:
     assert rates.women == pytest.approx((0.6, 0.2))  # 30 and 10 of 50; 10 unknown
     assert rates.men == pytest.approx((0.1, 0.8))
     wide = calibration().gender_rates(margin=0.45)  # only p < 0.05 or p >= 0.95 counts
-    assert wide is not None and wide.women == (0.0, 0.0)
+    assert wide is not None
+    assert wide.women == (0.0, 0.0)
 
 
 def test_band_confusion_splits_a_straddling_group_by_its_years() -> None:
@@ -121,7 +122,9 @@ def test_file_round_trips_and_its_id_names_its_content(tmp_path: Path) -> None:
     path = tmp_path / "cal.json"
     path.write_text(cal.to_json(), encoding="utf-8")
     again = load_calibration(path)
-    assert again == cal and again.id == cal.id and cal.id.startswith("test@")
+    assert again == cal
+    assert again.id == cal.id
+    assert cal.id.startswith("test@")
     assert calibration(name="test", faces=101).id != cal.id
 
 
@@ -139,7 +142,8 @@ def test_a_calibration_of_other_models_or_another_recipe_is_refused(
 ) -> None:
     with pytest.raises(ConfigError) as err:
         check_identity(calibration(), models, attributes or AttributesConfig(), Path("c.json"))
-    assert named in str(err.value) and "kazoe calibrate" in str(err.value)
+    assert named in str(err.value)
+    assert "kazoe calibrate" in str(err.value)
     assert "\n" not in str(err.value)
 
 

@@ -60,11 +60,14 @@ def test_the_calibration_holds_histograms_not_rows() -> None:
         estimates, name="site", measured_on="test", models=ModelIds(detector="d@1"), recipe={}
     )
     assert (cal.faces, cal.found) == (4, 3)
-    assert cal.gender.female[12] == 1 and cal.gender.female[47] == 1 and cal.gender.male[91] == 1
+    assert cal.gender.female[12] == 1
+    assert cal.gender.female[47] == 1
+    assert cal.gender.male[91] == 1
     (row,) = cal.age
     assert (row.lo, row.hi, sum(row.predicted)) == (30, 39, 3)
     assert row.predicted[33] == row.predicted[41] == row.predicted[36] == 1
-    assert "x.jpg" not in cal.to_json() and "y.jpg" not in cal.to_json()
+    assert "x.jpg" not in cal.to_json()
+    assert "y.jpg" not in cal.to_json()
 
 
 def test_no_face_found_is_one_line() -> None:
@@ -101,9 +104,11 @@ def test_kazoe_calibrate_writes_a_file_the_node_accepts(
         main(["calibrate", "--config", str(config), "--faces", str(faces), "--out", str(out)]) == 0
     )
     said = capsys.readouterr().out
-    assert said.startswith(f"wrote {out}: calibration site@") and "of 12 faces found" in said
+    assert said.startswith(f"wrote {out}: calibration site@")
+    assert "of 12 faces found" in said
     cal = load_calibration(out)
-    assert cal.faces == 12 and cal.found >= 10
+    assert cal.faces == 12
+    assert cal.found >= 10
     settings = NodeSettings.model_validate(
         {
             "node": {"id": "node-a"},

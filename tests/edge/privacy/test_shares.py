@@ -51,13 +51,16 @@ def test_a_window_carries_intervals_under_schema_3() -> None:
     )
     assert doc["schema"] == "kazoe.counts/3"
     intervals = doc["intervals"]
-    assert intervals["level"] == 0.9 and intervals["calibration"] == CAL.id
+    assert intervals["level"] == 0.9
+    assert intervals["calibration"] == CAL.id
     lo, hi = intervals["female_share"]
     # 20 of 40 counted female; the models take women for men more often than the reverse
     # (the shipped calibration says so), so the truth is more likely above 50 % than below.
     rates = CAL.gender_rates(settings.attributes.gender_margin)
-    assert rates is not None and rates.women[1] > rates.men[0]
-    assert 0 <= lo < hi <= 100 and (lo + hi) / 2 > 50.0
+    assert rates is not None
+    assert rates.women[1] > rates.men[0]
+    assert 0 <= lo < hi <= 100
+    assert (lo + hi) / 2 > 50.0
     assert set(intervals["age_bands"]) == {
         "0-12",
         "13-19",
@@ -71,7 +74,8 @@ def test_a_window_carries_intervals_under_schema_3() -> None:
     for lo, hi in intervals["age_bands"].values():
         assert 0 <= lo <= hi <= 100
     # Nobody counted 0-12 (a band the models find well): its truth is near zero.
-    assert intervals["age_bands"]["0-12"][0] == 0.0 and intervals["age_bands"]["0-12"][1] < 20
+    assert intervals["age_bands"]["0-12"][0] == 0.0
+    assert intervals["age_bands"]["0-12"][1] < 20
     # The counts stay the point estimates.
     assert doc["gender"] == {"female": 20, "male": 20, "unknown": 0}
 
@@ -130,7 +134,8 @@ def test_the_shipped_calibration_of_other_models_turns_intervals_off_with_a_warn
     settings = settings_for("footfall", "demographics")
     with caplog.at_level(logging.WARNING, "kazoe.privacy.shares"):
         assert resolve_intervals(settings, FULL_MODELS) is None  # Cydral ids: not the default
-    assert "no intervals" in caplog.text and "kazoe calibrate" in caplog.text
+    assert "no intervals" in caplog.text
+    assert "kazoe calibrate" in caplog.text
 
 
 def test_a_configured_calibration_of_other_models_stops_the_node(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from simulator.scenes.labels import parse_group
 from edge.ops.calibrate import Estimate, LabelledPhoto
+from simulator.scenes.labels import parse_group
 from simulator.scoring.accuracy import (
     FAIRFACE,
     FaceResult,
@@ -148,7 +148,8 @@ def test_interval_coverage_is_measured_on_faces_the_calibration_never_saw() -> N
         photo = LabelledPhoto(Path(f"{i}.jpg"), "male" if male else "female", *group)
         estimates.append(Estimate(photo, p_male, float(lo + rng.integers(0, 10))))
     coverage = interval_coverage(estimates, margin=0.1, window_size=30, windows=200, seed=1)
-    assert coverage.windows == 200 and coverage.female_windows == 200
+    assert coverage.windows == 200
+    assert coverage.female_windows == 200
     assert coverage.female_covered / coverage.female_windows >= 0.85
     assert coverage.bands_covered / coverage.bands_total >= 0.85
     assert 10 < coverage.female_width_pp < 60
