@@ -28,6 +28,7 @@ from typing import Literal
 
 import cv2
 import numpy as np
+from pydantic import ValidationError
 
 from edge.config import NodeSettings
 from edge.counting.calibration import (
@@ -228,6 +229,28 @@ def build_calibration(
     if not found:
         raise ConfigError("the detector found no face in any photo: nothing to calibrate on")
     rows = [AgeRow(lo=lo, hi=hi, predicted=h) for (lo, hi), h in sorted(ages.items(), key=_key)]
+    try:
+        return _validated(
+            rows, female, male, found, len(estimates), name, measured_on, models, recipe
+        )
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"cannot build the calibration: {where}: {first['msg']}") from None
+
+
+def _validated(
+    *,
+    rows: list[AgeRow],
+    female: list[int],
+    male: list[int],
+    found: int,
+    faces: int,
+    name: str,
+    measured_on: str,
+    models: ModelIds,
+    recipe: dict[str, object],
+) -> Calibration:
     return Calibration.model_validate(
         {
             "name": name,
@@ -235,7 +258,7 @@ def build_calibration(
             "created": datetime.now(tz=UTC).replace(microsecond=0),
             "models": models,
             "recipe": recipe,
-            "faces": len(estimates),
+            "faces": faces,
             "found": found,
             "gender": GenderRows(female=female, male=male),
             "age": rows,

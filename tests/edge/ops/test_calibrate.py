@@ -121,3 +121,15 @@ def test_kazoe_calibrate_writes_a_file_the_node_accepts(
     # Numbers only: the folder holds what was there, nothing was written beside the file.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["faces", "node.toml", "site.json"]
     assert [p.name for p in faces.iterdir()] == ["labels.csv"]
+
+
+def test_a_bad_name_is_one_line() -> None:
+    photo = LabelledPhoto(Path("x.jpg"), "female", 30, 39)
+    with pytest.raises(ConfigError, match="cannot build the calibration: name"):
+        build_calibration(
+            [Estimate(photo, 0.2, 30.0)],
+            name="bad\nname",
+            measured_on="t",
+            models=ModelIds(detector="d"),
+            recipe={},
+        )
