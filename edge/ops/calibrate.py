@@ -231,7 +231,15 @@ def build_calibration(
     rows = [AgeRow(lo=lo, hi=hi, predicted=h) for (lo, hi), h in sorted(ages.items(), key=_key)]
     try:
         return _validated(
-            rows, female, male, found, len(estimates), name, measured_on, models, recipe
+            rows=rows,
+            female=female,
+            male=male,
+            found=found,
+            faces=len(estimates),
+            name=name,
+            measured_on=measured_on,
+            models=models,
+            recipe=recipe,
         )
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
