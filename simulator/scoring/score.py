@@ -207,12 +207,13 @@ def _demographics(result: Score, truth: SceneTruth, published: list[NodeWindow])
 
 def _coverage(result: Score, truth: SceneTruth, published: list[NodeWindow]) -> None:
     """Per window: is the truth inside the published interval? Truth shares are over the
-    window's labelled people (female share) and over people with an exact band (a window
-    with someone whose group straddles a band edge is left out of the band check)."""
+    window's people (female share: the labelled ones); a band that someone's labelled group
+    straddles into is left out of that window's band check."""
     with_iv = [w for w in published if w.intervals is not None]
     if not with_iv:
         return
     cover = IntervalCoverage(level=float(with_iv[0].intervals["level"]))  # type: ignore[index]
+    bands = Bands(tuple(truth.age_band_edges or ()))
     by_window: dict[float, list[Any]] = {}
     for p in truth.people:
         by_window.setdefault(_window_of(result.t0 + p.exit_s, result.window_s), []).append(p)
@@ -225,8 +226,18 @@ def _coverage(result: Score, truth: SceneTruth, published: list[NodeWindow]) -> 
             truth_f = 100 * sum(p.gender == "female" for p in labelled) / len(labelled)
             cover.female_windows += 1
             cover.female_covered += share[0] - 0.05 <= truth_f <= share[1] + 0.05
-        if people and all(p.age_band is not None for p in people):
+        # A band is checked only if nobody in the window might be in it without the truth
+        # saying so (a FairFace 10-19 person may be 0-12 or 13-19: both are left out).
+        unsure = {
+            b
+            for p in people
+            if p.age_band is None and p.age_group is not None
+            for b in bands.spanned(parse_group(p.age_group))
+        }
+        if people and all(p.age_band is not None or p.age_group is not None for p in people):
             for band, (lo, hi) in (iv.get("age_bands") or {}).items():
+                if band in unsure:
+                    continue
                 truth_b = 100 * sum(p.age_band == band for p in people) / len(people)
                 cover.band_intervals += 1
                 cover.band_covered += lo - 0.05 <= truth_b <= hi + 0.05

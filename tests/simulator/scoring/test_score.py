@@ -307,8 +307,8 @@ def test_interval_coverage_counts_windows_whose_truth_is_inside(
 ) -> None:
     # Window 1 (truth: 1 of 2 female, 20-29 and 30-39 half each): its female interval holds
     # 50 %, its 20-29 interval (60-90 %) misses 50 %, its 30-39 one (10-60 %) holds it.
-    # Window 2 holds a straddling person: its bands are left out; its female share (50 %)
-    # is outside 0-20 %.
+    # Window 2 holds a 10-19 person (0-12 or 13-19): 0-12 is left out, 20-29 (truth 0 %)
+    # is inside 0-10 %; its female share (50 %) is outside 0-20 %.
     def iv(female: list[float], bands: dict[str, list[float]]) -> dict[str, Any]:
         return {
             "schema": "kazoe.counts/3",
@@ -335,7 +335,7 @@ def test_interval_coverage_counts_windows_whose_truth_is_inside(
                 2,
                 {"female": 1, "male": 1, "unknown": 0},
                 {"13-19": 1, "0-12": 1},
-                **iv([0.0, 20.0], {"0-12": [0.0, 80.0]}),
+                **iv([0.0, 20.0], {"0-12": [0.0, 80.0], "20-29": [0.0, 10.0]}),
             ),
         ],
     )
@@ -344,12 +344,12 @@ def test_interval_coverage_counts_windows_whose_truth_is_inside(
     assert code == 0
     assert (
         "intervals       90% intervals hold the truth: female share 1 of 2 (50%) windows, "
-        "age bands 1 of 2 (50%) band intervals"
+        "age bands 2 of 3 (67%) band intervals"
     ) in out
     code, out, _ = run(capsys, "--truth", truth, "--counts", str(counts), "--json")
     cover = json.loads(out)["coverage"]
     assert (cover["female_windows"], cover["female_covered"]) == (2, 1)
-    assert (cover["band_intervals"], cover["band_covered"]) == (2, 1)
+    assert (cover["band_intervals"], cover["band_covered"]) == (3, 2)
 
 
 def test_windows_without_intervals_report_no_coverage(
