@@ -18,10 +18,11 @@ window small, and says nothing about people counted as ``unknown``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import lgamma
+from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import gammaln, ndtri
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,9 @@ def _binomial(n: int, p: float) -> NDArray[np.float64]:
         out[n if p >= 1.0 else 0] = 1.0
         return out
     k = np.arange(n + 1)
-    log = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+    # log k! for k = 0..n without scipy (not a base dependency of the node)
+    log_fact = np.array([lgamma(i + 1) for i in range(n + 1)])
+    log = log_fact[n] - log_fact - log_fact[::-1]
     result: NDArray[np.float64] = np.exp(log + k * np.log(p) + (n - k) * np.log1p(-p))
     return result
 
@@ -99,7 +102,7 @@ def _accepted_normal(counted: int, n: int, errors: ShareErrors, tail: float) -> 
     mean = inside * h + (n - inside) * f
     sd = np.sqrt(inside * h * (1 - h) + (n - inside) * f * (1 - f))
     sd = np.maximum(sd, 0.5)  # continuity: a count is never more precise than half a person
-    z = float(ndtri(1.0 - tail))
+    z = NormalDist().inv_cdf(1.0 - tail)
     ok = np.abs(counted - mean) <= z * sd + 0.5
     return [int(i) for i in np.flatnonzero(ok)]
 
@@ -203,7 +206,7 @@ def gender_share_interval(
         mw, mm = float(np.dot(kw, steps)), float(np.dot(km, steps))
         vw = float(np.dot(kw, steps**2)) - mw**2
         vm = float(np.dot(km, steps**2)) - mm**2
-        z = float(ndtri(1.0 - tail))
+        z = NormalDist().inv_cdf(1.0 - tail)
         for women in range(n + 1):
             mean = women * mw + (n - women) * mm
             sd = max(0.5, (women * vw + (n - women) * vm) ** 0.5)
