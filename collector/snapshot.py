@@ -38,7 +38,10 @@ def _latest(body: dict[str, Any] | None) -> dict[str, Any] | None:
     if body is None:
         return None
     keys = ("seq", "window_start", "window_end", "people", "gender", "age_bands", "suppressed", "k")
-    return {key: body.get(key) for key in keys}
+    latest = {key: body.get(key) for key in keys}
+    # kazoe.counts/3: how sure the window's shares are (absent from /1 and /2 windows).
+    latest["intervals"] = body.get("intervals")
+    return latest
 
 
 def build(

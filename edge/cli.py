@@ -85,7 +85,16 @@ def cmd_notice(args: argparse.Namespace) -> int:
     settings = _load(Path(args.config))
     if isinstance(settings, int):
         return settings
-    notice = build_notice(settings, datetime.now(tz=UTC))
+    from edge.privacy.shares import resolve_intervals
+    from edge.vision.models_info import model_ids
+
+    models = model_ids(
+        settings.models.dir,
+        settings.detector.model,
+        settings.policy.demographics,
+        settings.attributes,
+    )
+    notice = build_notice(settings, datetime.now(tz=UTC), resolve_intervals(settings, models))
     if args.format == "json":
         text = notice.model_dump_json(by_alias=True, indent=2) + "\n"
     elif args.format == "md":
@@ -101,6 +110,16 @@ def cmd_notice(args: argparse.Namespace) -> int:
             print(f"kazoe: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
             return EXIT_FAILED
         print(f"wrote {args.out}")
+    return EXIT_OK
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from edge.ops.calibrate import calibrate
+
+    settings = _load(Path(args.config))
+    if isinstance(settings, int):
+        return settings
+    print(calibrate(settings, Path(args.faces), Path(args.out), args.name))
     return EXIT_OK
 
 
@@ -174,6 +193,20 @@ def build_parser() -> argparse.ArgumentParser:
     setup.add_argument("--source", help="override [source] uri")
     setup.add_argument("--port", type=int, default=8765, help="loopback port (0: any free one)")
     setup.set_defaults(func=cmd_frame_setup)
+
+    cal = sub.add_parser(
+        "calibrate",
+        help="measure the attribute models' errors on labelled local photos (numbers only)",
+    )
+    cal.add_argument("--config", required=True, help="the node's TOML config (its models)")
+    cal.add_argument(
+        "--faces",
+        required=True,
+        help="folder of face photos with labels.csv (file,age,gender) or ground_truth.json",
+    )
+    cal.add_argument("--out", required=True, help="calibration JSON to write")
+    cal.add_argument("--name", default="site", help="calibration name (default: site)")
+    cal.set_defaults(func=cmd_calibrate)
 
     audit = sub.add_parser("audit", help="the node's tamper-evident audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)

@@ -565,6 +565,22 @@ class MetricsConfig(_Section):
     port: int = Field(9108, ge=0, le=65535, description="Prometheus endpoint port; 0 turns it off")
 
 
+class IntervalsConfig(_Section):
+    """How sure the published shares are: intervals from a calibration (README 'Intervals')."""
+
+    enabled: bool = Field(True, description="publish intervals with demographics")
+    level: float = Field(
+        0.9, ge=0.5, le=0.99, description="coverage level of each interval (0.9 = 90 %)"
+    )
+    calibration: Path | None = Field(
+        None,
+        description=(
+            "calibration file (kazoe calibrate); default: the shipped FairFace calibration, "
+            "used only when it matches the node's models and [attributes] recipe"
+        ),
+    )
+
+
 class ModelsConfig(_Section):
     dir: Path = Field(Path("models/build"), description="where `make models` wrote the model files")
 
@@ -580,6 +596,7 @@ class NodeSettings(_Section):
     detector: DetectorConfig = DetectorConfig()
     quality: QualityConfig = QualityConfig()
     attributes: AttributesConfig = AttributesConfig()
+    intervals: IntervalsConfig = IntervalsConfig()
     tracker: TrackerConfig = TrackerConfig()
     counting: CountingConfig = CountingConfig()
     privacy: PrivacyConfig = PrivacyConfig()

@@ -28,6 +28,7 @@ from edge.ops.service import ServiceNotifier
 from edge.payload import ModelIds, StatusPayload
 from edge.privacy.audit import AuditLog
 from edge.privacy.policy import seal
+from edge.privacy.shares import IntervalMaker
 from edge.types import WindowCounts
 from edge.vision.analyser import Analyser
 
@@ -67,6 +68,7 @@ class Node:
         audit: AuditLog | None = None,
         metrics: NodeMetrics | None = None,
         notifier: ServiceNotifier | None = None,
+        intervals: IntervalMaker | None = None,
     ) -> None:
         self.settings = settings
         self.source = source
@@ -77,6 +79,7 @@ class Node:
         self.boot_id = boot_id or uuid.uuid4().hex
         self.wall_clock = wall_clock
         self.audit = audit
+        self.intervals = intervals  # None: no calibration in use, windows carry no intervals
         self.metrics = metrics or NodeMetrics()
         # systemd (Type=notify): READY after the first analysed frame, WATCHDOG after each.
         self.notifier = notifier or ServiceNotifier()
@@ -141,7 +144,12 @@ class Node:
         def make(seq: int) -> bytes:
             nonlocal sealed_cells
             sealed = seal(
-                counts, settings=self.settings, boot_id=self.boot_id, seq=seq, models=self.models
+                counts,
+                settings=self.settings,
+                boot_id=self.boot_id,
+                seq=seq,
+                models=self.models,
+                intervals=self.intervals,
             )
             sealed_cells = sealed.suppressed_cells
             return sealed.payload.to_json()

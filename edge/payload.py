@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 COUNTS_SCHEMA_ID: Literal["kazoe.counts/1"] = "kazoe.counts/1"
 # /2 = /1 plus per-line crossing counts; a node without counting lines still sends /1.
 COUNTS_SCHEMA_V2: Literal["kazoe.counts/2"] = "kazoe.counts/2"
+# /3 = /2 (lines optional) plus 'intervals'; sent by a node that publishes intervals.
+COUNTS_SCHEMA_V3: Literal["kazoe.counts/3"] = "kazoe.counts/3"
+COUNTS_SCHEMAS = ("kazoe.counts/1", "kazoe.counts/2", "kazoe.counts/3")
 LINE_NAME = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 STATUS_SCHEMA_ID: Literal["kazoe.status/1"] = "kazoe.status/1"
 NOTICE_SCHEMA_ID: Literal["kazoe.notice/1"] = "kazoe.notice/1"
@@ -95,6 +98,36 @@ class ModelIds(_Wire):
     gender: Label | None = Field(None, description="gender model id; null when demographics is off")
 
 
+Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+Interval = tuple[Percent, Percent]
+
+
+class ShareIntervals(_Wire):
+    """How sure the window's shares are: intervals from the models' measured errors."""
+
+    level: float = Field(ge=0.5, le=0.99, description="coverage level, e.g. 0.9 for 90 %")
+    calibration: Label = Field(description="the calibration the errors come from (name@sha256)")
+    female_share: Interval | None = Field(
+        None,
+        description="interval (percent) for the true female share among the window's people "
+        "(female + male + unknown); null when a gender cell is withheld or nobody was counted",
+    )
+    age_bands: dict[Label, Interval] = Field(
+        default_factory=dict,
+        max_length=256,
+        description="per published age band: interval (percent) for the true share of that "
+        "band among the people with a known band; a band whose cell, or whose total, is "
+        "withheld has none",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ShareIntervals:
+        for lo, hi in [self.female_share or (0, 0), *self.age_bands.values()]:
+            if lo > hi:
+                raise ValueError("an interval must be [low, high] with low <= high")
+        return self
+
+
 class CountsPayload(_Wire):
     """One closed window of aggregate counts. Never a per-person record."""
 
@@ -110,12 +143,16 @@ class CountsPayload(_Wire):
                 "cell was withheld by small-count suppression and is listed in "
                 "'suppressed'. Schema kazoe.counts/2 adds 'lines' (crossings per counting "
                 "line and direction) and is sent only by nodes with [[counting.lines]]; "
-                "kazoe.counts/1 messages have no 'lines'."
+                "kazoe.counts/1 messages have no 'lines'. Schema kazoe.counts/3 adds "
+                "'intervals' (how sure the female share and the age-band shares are) to "
+                "either, and is sent only by nodes that publish intervals."
             ),
         },
     )
 
-    schema_: Literal["kazoe.counts/1", "kazoe.counts/2"] = Field(COUNTS_SCHEMA_ID, alias="schema")
+    schema_: Literal["kazoe.counts/1", "kazoe.counts/2", "kazoe.counts/3"] = Field(
+        COUNTS_SCHEMA_ID, alias="schema"
+    )
     node_id: NodeId
     boot_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="random id of this run of the node")
     seq: int = Field(
@@ -138,7 +175,7 @@ class CountsPayload(_Wire):
     ) = Field(
         None,
         max_length=16,
-        description="kazoe.counts/2 only: crossings per counting line and direction "
+        description="kazoe.counts/2 and /3 only: crossings per counting line and direction "
         "('in' = into the side the config calls in), counted in the window in which the "
         "person's track ended",
     )
@@ -153,9 +190,20 @@ class CountsPayload(_Wire):
     )
     policy_hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
     model: ModelIds
+    intervals: ShareIntervals | None = Field(
+        None,
+        description="kazoe.counts/3 only: intervals for the female share and the age-band "
+        "shares; the counts themselves stay the point estimates",
+    )
 
     @model_validator(mode="after")
-    def _lines_need_v2(self) -> CountsPayload:
+    def _fields_match_schema(self) -> CountsPayload:
+        if self.schema_ == COUNTS_SCHEMA_V3:
+            if self.intervals is None:
+                raise ValueError("schema kazoe.counts/3 carries 'intervals'")
+            return self
+        if self.intervals is not None:
+            raise ValueError("'intervals' comes with schema kazoe.counts/3 and only with it")
         if (self.lines is not None) != (self.schema_ == COUNTS_SCHEMA_V2):
             raise ValueError("'lines' comes with schema kazoe.counts/2 and only with it")
         return self
@@ -164,7 +212,7 @@ class CountsPayload(_Wire):
         """Compact JSON; withheld cells stay as explicit nulls, absent tables are left out."""
         absent = {
             name
-            for name in ("gender", "age_bands", "joint", "lines")
+            for name in ("gender", "age_bands", "joint", "lines", "intervals")
             if getattr(self, name) is None
         }
         return self.model_dump_json(by_alias=True, exclude=absent).encode()
@@ -220,6 +268,13 @@ class NoticeLine(_Wire):
     description: Text | None = None
 
 
+class NoticeIntervals(_Wire):
+    level: float = Field(ge=0.5, le=0.99, description="coverage level of each interval")
+    calibration: Label = Field(description="the calibration the error rates come from")
+    measured_on: Text = Field(max_length=500, description="the labelled set it was measured on")
+    description: Text
+
+
 class NoticePayload(_Wire):
     """Retained on ``kazoe/v1/<node_id>/notice``: what this node counts, why, and for how long."""
 
@@ -269,11 +324,16 @@ class NoticePayload(_Wire):
         description="with [[counting.zones]], only people whose path enters one of these "
         "zones are counted; absent when there are none",
     )
+    intervals: NoticeIntervals | None = Field(
+        None,
+        description="how sure the published shares are (counts kazoe.counts/3); absent when "
+        "the node publishes no intervals",
+    )
     at: datetime
 
     def to_json(self) -> bytes:
         # Absent rather than null, so a node without masks or lines sends the notice as before.
-        optional = ("not_analysed", "counting_lines", "counting_zones")
+        optional = ("not_analysed", "counting_lines", "counting_zones", "intervals")
         absent = {n for n in optional if getattr(self, n) is None}
         return self.model_dump_json(by_alias=True, exclude=absent).encode()
 

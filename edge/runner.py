@@ -26,6 +26,7 @@ from edge.privacy.audit import AuditLog
 from edge.privacy.masks import MaskSet
 from edge.privacy.notice import build_notice
 from edge.privacy.policy import check_purpose_coverage
+from edge.privacy.shares import IntervalMaker, resolve_intervals
 from edge.vision.analyser import Analyser, percentile
 from edge.vision.attributes import AttributeEstimator
 from edge.vision.face_detector import open_detector
@@ -101,6 +102,7 @@ class Parts:
     outbox: Outbox
     audit: AuditLog
     notice: bytes
+    intervals: IntervalMaker | None = None
 
 
 def assemble(settings: NodeSettings, options: RunOptions) -> Parts:
@@ -114,6 +116,8 @@ def assemble(settings: NodeSettings, options: RunOptions) -> Parts:
         settings.policy.demographics,
         settings.attributes,
     )
+    # A calibration measured on other models is refused before anything else loads.
+    intervals = resolve_intervals(settings, models)
     detector = open_detector(settings.models.dir, settings.detector)
     # Minimum acquisition: without the demographics purpose the attribute models never load.
     estimator = (
@@ -123,7 +127,7 @@ def assemble(settings: NodeSettings, options: RunOptions) -> Parts:
         if settings.policy.demographics
         else None
     )
-    notice = build_notice(settings, datetime.now(tz=UTC)).to_json()
+    notice = build_notice(settings, datetime.now(tz=UTC), intervals).to_json()
     anchor = settings.source.start_time or datetime.now(tz=UTC)
     source = with_progress(open_source(settings.source.uri, settings.source, anchor))
     try:
@@ -140,7 +144,7 @@ def assemble(settings: NodeSettings, options: RunOptions) -> Parts:
         focus=settings.detector,
         masks=MaskSet(settings.privacy.masks) if settings.privacy.masks else None,
     )
-    return Parts(settings, models, analyser, source, outbox, audit, notice)
+    return Parts(settings, models, analyser, source, outbox, audit, notice, intervals)
 
 
 def _install_signals(node: Node) -> None:
@@ -222,6 +226,7 @@ def run_node(
         boot_id=boot_id,
         audit=parts.audit,
         metrics=metrics,
+        intervals=parts.intervals,
     )
     node_ref.append(node)
     if install_signals:

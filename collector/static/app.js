@@ -164,6 +164,19 @@ function toggleNodeChart(nodeId) {
   loadHistory(true);
 }
 
+// kazoe.counts/3: the node's interval for the true female share of the last window (and
+// per band in the tooltip), from the models' measured errors; the counts stay the estimates.
+function intervalsBox(latest) {
+  const iv = latest && latest.intervals;
+  if (!iv) return null;
+  const pct = `${Math.round(iv.level * 100)} %`;
+  const f = iv.female_share;
+  const text = f ? `female ${f[0].toFixed(0)}–${f[1].toFixed(0)} % (${pct})` : `female n/a (${pct})`;
+  const bands = Object.entries(iv.age_bands || {}).map(([b, [lo, hi]]) => `${b}: ${lo.toFixed(0)}–${hi.toFixed(0)} %`);
+  const title = `${pct} intervals from calibration ${iv.calibration}` + (bands.length ? `; age bands ${bands.join(", ")}` : "");
+  return el("div", { class: "legend intervals", text, title });
+}
+
 function renderNodes(snapshot) {
   if (!snapshot) return;
   const body = document.querySelector("#nodes tbody");
@@ -192,7 +205,7 @@ function renderNodes(snapshot) {
       el("td", { class: "site", text: node.site }),
       el("td", { class: "state", "data-state": node.state }, el("span", { class: `badge ${node.state}`, text: node.state })),
       el("td", { class: "last-seen", "data-ms": String(node.last_seen_ms), text: ago(node.last_seen_ms), title: node.last_seen }),
-      el("td", { class: "window", text: latest ? `${hhmm(latest.window_start)}–${hhmm(latest.window_end)} #${latest.seq}` : "—" }),
+      el("td", { class: "window" }, el("div", { text: latest ? `${hhmm(latest.window_start)}–${hhmm(latest.window_end)} #${latest.seq}` : "—" }), intervalsBox(latest)),
       el("td", { class: "num people", text: latest ? fmt(latest.people) : "—" }),
       el("td", { class: "num people-range", text: total ? fmt(total.people) : "…" }),
       el("td", { class: "gender" }, total ? splitBar(total.gender, total.people) : null),

@@ -1,4 +1,9 @@
-"""How sure a counted female share is: an interval from the gender model's measured errors.
+"""How sure a counted share is: intervals from the models' measured errors (Neyman).
+
+Two forms: the female share (:func:`gender_share_interval`, from per-face rates of counted
+female / male / unknown for each true gender) and the share of one class among ``n`` people
+(:func:`share_interval`, from P(counted in | in) and P(counted in | out); used per age band).
+The older two-outcome :func:`female_share_interval` is kept for a model without unknowns.
 
 A node that counted ``f`` women and ``m`` men did not see the true split: each woman is
 counted as a woman with probability ``female_recall`` and each man as a woman with
@@ -13,7 +18,8 @@ window small, and says nothing about people counted as ``unknown``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import comb
+from math import lgamma
+from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,37 +40,178 @@ class GenderErrors:
             raise ValueError("a gender model no better than chance gives no interval")
 
 
+EXACT_UP_TO = 300  # people counted in a window; above, a normal approximation (fast, close)
+
+
+@dataclass(frozen=True)
+class ShareErrors:
+    """A two-class error model: P(counted in | truly in) and P(counted in | truly out)."""
+
+    hit: float
+    false_alarm: float
+
+    def __post_init__(self) -> None:
+        for name in ("hit", "false_alarm"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1]")
+
+
 def _binomial(n: int, p: float) -> NDArray[np.float64]:
+    if p <= 0.0 or p >= 1.0 or n == 0:
+        out = np.zeros(n + 1)
+        out[n if p >= 1.0 else 0] = 1.0
+        return out
     k = np.arange(n + 1)
-    coefficients = np.array([comb(n, int(i)) for i in k], dtype=np.float64)
-    result: NDArray[np.float64] = coefficients * p**k * (1.0 - p) ** (n - k)
+    # log k! for k = 0..n without scipy (not a base dependency of the node)
+    log_fact = np.array([lgamma(i + 1) for i in range(n + 1)])
+    log = log_fact[n] - log_fact - log_fact[::-1]
+    result: NDArray[np.float64] = np.exp(log + k * np.log(p) + (n - k) * np.log1p(-p))
     return result
+
+
+def counted_pmf(inside: int, outside: int, errors: ShareErrors) -> NDArray[np.float64]:
+    """P(counted in = c), c = 0..inside + outside, for a known true split."""
+    pmf: NDArray[np.float64] = np.convolve(
+        _binomial(inside, errors.hit), _binomial(outside, errors.false_alarm)
+    )
+    return pmf
 
 
 def counted_female_pmf(women: int, men: int, errors: GenderErrors) -> NDArray[np.float64]:
     """P(counted women = k), k = 0..women + men, for a known true split."""
-    pmf: NDArray[np.float64] = np.convolve(
-        _binomial(women, errors.female_recall), _binomial(men, 1.0 - errors.male_recall)
-    )
-    return pmf
+    return counted_pmf(women, men, _as_share(errors))
+
+
+def _as_share(errors: GenderErrors) -> ShareErrors:
+    return ShareErrors(hit=errors.female_recall, false_alarm=1.0 - errors.male_recall)
+
+
+def _accepted_exact(counted: int, n: int, errors: ShareErrors, tail: float) -> list[int]:
+    accepted = []
+    for inside in range(n + 1):
+        pmf = counted_pmf(inside, n - inside, errors)
+        below, above = float(pmf[: counted + 1].sum()), float(pmf[counted:].sum())
+        if below > tail and above > tail:
+            accepted.append(inside)
+    return accepted
+
+
+def _accepted_normal(counted: int, n: int, errors: ShareErrors, tail: float) -> list[int]:
+    inside = np.arange(n + 1, dtype=np.float64)
+    h, f = errors.hit, errors.false_alarm
+    mean = inside * h + (n - inside) * f
+    sd = np.sqrt(inside * h * (1 - h) + (n - inside) * f * (1 - f))
+    sd = np.maximum(sd, 0.5)  # continuity: a count is never more precise than half a person
+    z = NormalDist().inv_cdf(1.0 - tail)
+    ok = np.abs(counted - mean) <= z * sd + 0.5
+    return [int(i) for i in np.flatnonzero(ok)]
+
+
+def share_interval(
+    counted: int, n: int, errors: ShareErrors, level: float = 0.9
+) -> tuple[float, float] | None:
+    """The ``level`` interval (percent of ``n``) for the true share of the class counted
+    ``counted`` times among ``n`` people, or None when ``n`` is 0.
+
+    Neyman: every true number inside under which the observed count is not in either tail
+    beyond ``(1 - level) / 2``. When the class is no easier to count among its members than
+    among the others (``hit <= false_alarm``) the count says nothing: 0 to 100 %.
+    """
+    if n == 0:
+        return None
+    if not 0 <= counted <= n or not 0.0 < level < 1.0:
+        raise ValueError("need 0 <= counted <= n and level in (0, 1)")
+    if errors.hit <= errors.false_alarm:
+        return (0.0, 100.0)
+    tail = (1.0 - level) / 2.0
+    find = _accepted_exact if n <= EXACT_UP_TO else _accepted_normal
+    accepted = find(counted, n, errors, tail)
+    if not accepted:  # the observation is improbable under every split: widest honest answer
+        return (0.0, 100.0)
+    return (100.0 * accepted[0] / n, 100.0 * accepted[-1] / n)
 
 
 def female_share_interval(
     female: int, male: int, errors: GenderErrors, level: float = 0.9
 ) -> tuple[float, float] | None:
     """The ``level`` interval (percent) for the true female share, or None with nobody counted."""
-    n = female + male
+    if female < 0 or male < 0:
+        raise ValueError("counts must be >= 0 and level in (0, 1)")
+    return share_interval(female, female + male, _as_share(errors), level)
+
+
+@dataclass(frozen=True)
+class GenderRates:
+    """Per-face outcome rates for each true gender: counted female, male or unknown.
+
+    ``women = (P(f | woman), P(m | woman))`` and the same for men; the rest of each is the
+    probability of ``unknown`` (p(male) within the margin).
+    """
+
+    women: tuple[float, float]
+    men: tuple[float, float]
+
+    def __post_init__(self) -> None:
+        for name in ("women", "men"):
+            f, m = getattr(self, name)
+            if f < 0 or m < 0 or f + m > 1.0 + 1e-9:
+                raise ValueError(f"{name}: rates must be >= 0 and sum to at most 1")
+
+    def kernel(self, woman: bool) -> NDArray[np.float64]:
+        """P(female minus male count changes by -1, 0, +1) for one person."""
+        f, m = self.women if woman else self.men
+        return np.array([m, max(0.0, 1.0 - f - m), f])
+
+
+def _power(kernel: NDArray[np.float64], n: int) -> list[NDArray[np.float64]]:
+    """The pmf of a sum of 0..n draws from ``kernel`` (values -1, 0, +1), offset -i."""
+    out = [np.ones(1)]
+    for _ in range(n):
+        out.append(np.convolve(out[-1], kernel))
+    return out
+
+
+def gender_share_interval(
+    female: int, male: int, unknown: int, rates: GenderRates, level: float = 0.9
+) -> tuple[float, float] | None:
+    """The ``level`` interval (percent) for the true female share of ALL ``female + male +
+    unknown`` people, or None with nobody counted.
+
+    The statistic is counted women minus counted men: under each true number of women it is
+    a sum of per-person steps (+1 counted female, -1 counted male, 0 unknown), so people the
+    models left ``unknown`` weigh as much as their measured rate says, not as missing at
+    random (they are more often women in FairFace). Neyman, exact up to ``EXACT_UP_TO``
+    people, a normal approximation above.
+    """
+    n = female + male + unknown
     if n == 0:
         return None
-    if female < 0 or male < 0 or not 0.0 < level < 1.0:
+    if min(female, male, unknown) < 0 or not 0.0 < level < 1.0:
         raise ValueError("counts must be >= 0 and level in (0, 1)")
+    kw, km = rates.kernel(True), rates.kernel(False)
+    steps = np.array([-1.0, 0.0, 1.0])
+    if float(np.dot(kw, steps)) <= float(np.dot(km, steps)):
+        return (0.0, 100.0)  # counted women are no likelier among women: no information
     tail = (1.0 - level) / 2.0
-    accepted = []
-    for women in range(n + 1):
-        pmf = counted_female_pmf(women, n - women, errors)
-        below, above = float(pmf[: female + 1].sum()), float(pmf[female:].sum())
-        if below > tail and above > tail:
-            accepted.append(women)
-    if not accepted:  # the observation is improbable under every split: widest honest answer
+    d = female - male
+    accepted: list[int] = []
+    if n <= EXACT_UP_TO:
+        pw, pm = _power(kw, n), _power(km, n)
+        for women in range(n + 1):
+            pmf = np.convolve(pw[women], pm[n - women])  # index i <-> d = i - n
+            below, above = float(pmf[: d + n + 1].sum()), float(pmf[d + n :].sum())
+            if below > tail and above > tail:
+                accepted.append(women)
+    else:
+        mw, mm = float(np.dot(kw, steps)), float(np.dot(km, steps))
+        vw = float(np.dot(kw, steps**2)) - mw**2
+        vm = float(np.dot(km, steps**2)) - mm**2
+        z = NormalDist().inv_cdf(1.0 - tail)
+        for women in range(n + 1):
+            mean = women * mw + (n - women) * mm
+            sd = max(0.5, (women * vw + (n - women) * vm) ** 0.5)
+            if abs(d - mean) <= z * sd + 0.5:
+                accepted.append(women)
+    if not accepted:
         return (0.0, 100.0)
     return (100.0 * accepted[0] / n, 100.0 * accepted[-1] / n)

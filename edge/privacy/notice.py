@@ -17,6 +17,7 @@ import qrcode.image.svg
 from edge.config import NodeSettings
 from edge.payload import NoticePayload
 from edge.privacy.policy import published_fields
+from edge.privacy.shares import IntervalMaker
 from edge.vision.models_info import lock_entries, model_ids
 
 DPV_PURPOSE = {"footfall": "dpv:ServiceOptimisation", "demographics": "dpv:ServiceOptimisation"}
@@ -39,7 +40,25 @@ NOT_COLLECTED = (
 )
 
 
-def build_notice(settings: NodeSettings, at: datetime) -> NoticePayload:
+def intervals_text(level: float) -> tuple[str, str]:
+    """What a published interval means, in English and Japanese."""
+    pct = f"{level:.0%}"
+    return (
+        f"each window's female share and age-band shares come with a {pct} interval: the "
+        f"range that holds the true share in about {pct} of windows, given how often the "
+        "age and gender models were wrong on a labelled set of faces; the counts themselves "
+        "are the models' estimates, not corrected; no interval is published for a withheld "
+        "count",
+        f"各時間帯の女性比率・年齢層比率には{pct}区間を付けます。ラベル付きの顔画像で測った"
+        f"推定の誤り率から、真の比率がおよそ{pct}の時間帯で入る範囲です。人数そのものは推定値の"
+        "ままで補正しません。非公開の集計値には区間を付けません",
+    )
+
+
+def build_notice(
+    settings: NodeSettings, at: datetime, intervals: IntervalMaker | None = None
+) -> NoticePayload:
+    """The notice; ``intervals``: the node publishes intervals from this calibration."""
     policy = settings.policy
     ids = model_ids(
         settings.models.dir, settings.detector.model, policy.demographics, settings.attributes
@@ -66,7 +85,7 @@ def build_notice(settings: NodeSettings, at: datetime) -> NoticePayload:
                 {"id": p, "dpv": DPV_PURPOSE[p], "description": PURPOSE_TEXT[p][0]}
                 for p in policy.purposes
             ],
-            "data_published": published_fields(settings),
+            "data_published": published_fields(settings, intervals is not None),
             "data_not_collected": [en for en, _ in NOT_COLLECTED],
             "retention": {"days": policy.retention_days, "iso8601": f"P{policy.retention_days}D"},
             "k": policy.k,
@@ -83,6 +102,14 @@ def build_notice(settings: NodeSettings, at: datetime) -> NoticePayload:
             ]
             or None,
             "counting_zones": [zone.name for zone in settings.counting.zones] or None,
+            "intervals": None
+            if intervals is None
+            else {
+                "level": intervals.level,
+                "calibration": intervals.calibration_id,
+                "measured_on": intervals.measured_on,
+                "description": intervals_text(intervals.level)[0],
+            },
             "at": at,
         }
     )
@@ -121,6 +148,9 @@ def render_markdown(notice: NoticePayload) -> str:
     if notice.counting_zones:
         zones = ", ".join(notice.counting_zones)
         lines.append(f"- 計数する区域 / people are counted only inside: {zones}")
+    if notice.intervals:
+        en, ja = intervals_text(notice.intervals.level)
+        lines.append(f"- {ja} / {en} ({notice.intervals.measured_on})")
     lines += ["", "## 取得しないもの / Never collected"]
     lines += [f"- {ja} / {en}" for en, ja in NOT_COLLECTED]
     if notice.not_analysed:
@@ -163,6 +193,9 @@ def render_html(notice: NoticePayload) -> str:
             + e(", ".join(notice.counting_zones))
             + "</li>"
         )
+    if notice.intervals:
+        en, ja = intervals_text(notice.intervals.level)
+        purposes += f"<li><span lang='ja'>{e(ja)}</span> / {e(en)}</li>"
     never = "".join(
         f"<li><span lang='ja'>{e(ja)}</span> / {e(en)}</li>" for en, ja in NOT_COLLECTED
     )

@@ -12,7 +12,14 @@ import numpy as np
 
 from edge.config import NodeSettings
 from edge.errors import ConfigError
-from edge.payload import COUNTS_SCHEMA_ID, COUNTS_SCHEMA_V2, CountsPayload, ModelIds
+from edge.payload import (
+    COUNTS_SCHEMA_ID,
+    COUNTS_SCHEMA_V2,
+    COUNTS_SCHEMA_V3,
+    CountsPayload,
+    ModelIds,
+)
+from edge.privacy.shares import IntervalMaker
 from edge.privacy.suppression import Table, build_table, suppress
 from edge.types import WindowCounts, utc
 
@@ -23,16 +30,20 @@ FIELD_PURPOSE = {
     "age_bands": "demographics",
     "joint": "demographics",
     "lines": "footfall",
+    "intervals": "demographics",
 }
 
 
-def published_fields(settings: NodeSettings) -> list[str]:
-    """The fields this node will publish: people always, demographics when declared."""
+def published_fields(settings: NodeSettings, intervals: bool = False) -> list[str]:
+    """The fields this node will publish: people always, demographics when declared,
+    intervals when a calibration is in use (``edge.privacy.shares``)."""
     fields = ["people"]
     if settings.policy.demographics:
         fields += ["gender", "age_bands", "joint"]
     if settings.counting.lines:
         fields.append("lines")
+    if intervals:
+        fields.append("intervals")
     return fields
 
 
@@ -78,8 +89,10 @@ def seal(
     boot_id: str,
     seq: int,
     models: ModelIds,
+    intervals: IntervalMaker | None = None,
 ) -> Sealed:
-    """Apply small-count suppression and build the versioned counts payload."""
+    """Apply small-count suppression and build the versioned counts payload; with
+    ``intervals``, add the shares' intervals, computed from the published cells only."""
     k = settings.policy.k
     table = build_table(counts.people, counts.gender, counts.age_bands, counts.joint)
     withheld = suppress(
@@ -119,15 +132,22 @@ def seal(
         if counts.lines is not None
         else None
     )
+    people = cell("people", counts.people)
+    shares = (
+        intervals.intervals(people, gender, bands)
+        if intervals is not None and counts.gender is not None
+        else None
+    )
+    schema = COUNTS_SCHEMA_ID if lines is None else COUNTS_SCHEMA_V2
     payload = CountsPayload.model_validate(
         {
-            "schema": COUNTS_SCHEMA_ID if lines is None else COUNTS_SCHEMA_V2,
+            "schema": schema if shares is None else COUNTS_SCHEMA_V3,
             "node_id": settings.node.id,
             "boot_id": boot_id,
             "seq": seq,
             "window_start": utc(counts.window_start),
             "window_end": utc(counts.window_end),
-            "people": cell("people", counts.people),
+            "people": people,
             "gender": gender,
             "age_bands": bands,
             "joint": joint,
@@ -136,6 +156,7 @@ def seal(
             "k": k,
             "policy_hash": settings.policy_hash(),
             "model": models,
+            "intervals": shares,
         }
     )
     return Sealed(payload, len(hidden))

@@ -1,22 +1,28 @@
-"""Per-face attribute accuracy on a labelled face folder (``kazoe-sim accuracy``).
+"""Attribute accuracy and interval coverage on a labelled face folder (``kazoe-sim accuracy``).
 
-Each photo is shown alone, on a grey canvas twice its size (as ``facecheck`` does), to
-BlazeFace full range (pyramid scales 1, 2 and 4 so that large and small faces are both
-found; named explicitly, since the node's default detector is now YuNet: the committed
-figures were measured with BlazeFace detections and chips on its template); the
-highest-scoring face goes through the node's own ``AttributeEstimator`` with the
-configured ``[attributes]``. A face counts as right on gender when p(male) is on the
-right side of 0.5, and on age when the estimated age falls in the labelled group
-(exact) or in a neighbouring one (within one group). Photos the detector misses are
-reported, not scored. Only numbers are kept: no image, crop or estimate leaves the
-process.
+Each photo is shown alone, on a grey canvas twice its size, to the node's DEFAULT detector
+(``[detector]`` defaults: YuNet; ``--detector`` picks another); the highest-scoring face goes
+through the node's own ``AttributeEstimator`` with the configured ``[attributes]``
+(``edge.ops.calibrate``, the code ``kazoe calibrate`` runs). A face counts as right on
+gender when p(male) is on the right side of 0.5, and on age when the estimated age falls in
+the labelled group (exact) or in a neighbouring one (within one group). Photos the
+detector misses are reported, not scored.
+
+Interval coverage: the photos are split in two (even / odd); a calibration is built from
+one half, and windows of faces drawn from the other half (random female share and random
+age-band mix) get the node's own intervals (``edge.privacy.shares``) for the female share and
+for each age band (bands 0-9, 10-19, ..., 70+, which every FairFace group fits in); a window
+is covered when the true share of the window's people lies inside. Both ways round.
+
+``--write-calibration PATH`` writes the calibration of all the photos (the shipped default
+is ``kazoe-sim accuracy --write-calibration edge/counting/calibrations/fairface-default.json``).
+Only numbers are kept: no image, crop or estimate leaves the process.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import time
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,12 +31,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.config import AttributeModel, AttributesConfig, DetectorConfig
-from edge.counting.intervals import GenderErrors, female_share_interval
+from edge.config import AggregateConfig, AttributeModel, AttributesConfig, DetectorConfig
+from edge.counting.calibration import Calibration, attribute_recipe
+from edge.counting.intervals import GenderErrors
 from edge.errors import KazoeError
-from edge.types import ImageArray
+from edge.ops.calibrate import (
+    Estimate,
+    LabelledPhoto,
+    build_calibration,
+    estimate_all,
+)
+from edge.payload import ModelIds
+from edge.privacy.shares import IntervalMaker
 from edge.vision.attributes import AttributeEstimator
-from edge.vision.detector import Detector
+from edge.vision.face_detector import FaceDetector, open_detector
+from edge.vision.models_info import model_ids
 from simulator.errors import SceneError
 from simulator.scenes.args import OneLineParser
 from simulator.scenes.faces import LabelledFile, read_labels
@@ -38,7 +53,8 @@ from simulator.scenes.labels import AgeGroup
 
 REPO = Path(__file__).resolve().parents[2]
 FAIRFACE = REPO.parent / "shared" / "data" / "fairface"
-DETECTOR = DetectorConfig(model="full_range", scales=(1.0, 2.0, 4.0))
+# Bands every FairFace group fits in (0-2 and 3-9 in 0-9): the truth of a window is exact.
+COVERAGE_BANDS = AggregateConfig(age_bands=(10, 20, 30, 40, 50, 60, 70))
 CREDIT = "FairFace (Karkkainen & Joo, WACV 2021), CC BY 4.0"
 
 
@@ -155,20 +171,64 @@ class Report:
 
 @dataclass(frozen=True)
 class Coverage:
-    """How often a female-share interval held the truth, over simulated windows."""
+    """How often the node's intervals held the truth, over simulated windows."""
 
     windows: int
-    covered: int
-    mean_width_pp: float
+    female_covered: int
+    female_windows: int  # windows with a female-share interval
+    female_width_pp: float
+    band_covered: dict[str, int]
+    band_windows: dict[str, int]
+    band_width_pp: float
     window_size: int
     level: float
 
+    @property
+    def bands_covered(self) -> int:
+        return sum(self.band_covered.values())
+
+    @property
+    def bands_total(self) -> int:
+        return sum(self.band_windows.values())
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "windows": self.windows,
+            "window_size": self.window_size,
+            "level": self.level,
+            "female_share": {
+                "windows": self.female_windows,
+                "covered": self.female_covered,
+                "mean_width_pp": round(self.female_width_pp, 2),
+            },
+            "age_bands": {
+                "intervals": self.bands_total,
+                "covered": self.bands_covered,
+                "mean_width_pp": round(self.band_width_pp, 2),
+                "by_band": {
+                    b: {"intervals": n, "covered": self.band_covered[b]}
+                    for b, n in self.band_windows.items()
+                },
+            },
+        }
+
     def text(self) -> str:
+        def share(covered: int, total: int) -> str:
+            return f"{covered} of {total} ({covered / total:.1%})" if total else "n/a"
+
+        head = (
+            f"{self.level:.0%} intervals on {self.windows} simulated windows of "
+            f"{self.window_size} faces (calibrated on one half of the photos, windows drawn "
+            "from the other): truth inside"
+        )
+        bands = ", ".join(
+            f"{b} {self.band_covered[b] / n:.0%}" for b, n in self.band_windows.items() if n
+        )
         return (
-            f"female share {self.level:.0%} interval (errors measured on one half of the photos, "
-            f"windows of {self.window_size} faces drawn from the other): truth inside in "
-            f"{self.covered} of {self.windows} windows ({self.covered / self.windows:.1%}), "
-            f"mean width {self.mean_width_pp:.1f} pp"
+            f"{head}\n  female share: {share(self.female_covered, self.female_windows)}, "
+            f"mean width {self.female_width_pp:.1f} pp\n"
+            f"  age bands: {share(self.bands_covered, self.bands_total)} of band intervals, "
+            f"mean width {self.band_width_pp:.1f} pp ({bands})"
         )
 
 
@@ -184,95 +244,137 @@ def gender_errors(results: Sequence[FaceResult]) -> GenderErrors:
     )
 
 
+def maker_for(cal: Calibration, margin: float, level: float) -> IntervalMaker:
+    """The node's interval code over a calibration, with the coverage bands."""
+    rates = cal.gender_rates(margin)
+    if rates is None:
+        raise SceneError("interval coverage needs found faces of both genders in each half")
+    return IntervalMaker(
+        calibration_id=cal.id,
+        measured_on=cal.measured_on,
+        level=level,
+        gender=rates,
+        bands=tuple(COVERAGE_BANDS.band_labels()),
+        confusion=cal.band_confusion(COVERAGE_BANDS),
+    )
+
+
+def _band_index(age: float) -> int:
+    return bisect_right(COVERAGE_BANDS.age_bands, int(age))
+
+
 def interval_coverage(
-    results: Sequence[FaceResult],
+    estimates: Sequence[Estimate],
+    *,
+    margin: float,
     window_size: int = 30,
     windows: int = 1000,
     level: float = 0.9,
     seed: int = 0,
 ) -> Coverage:
-    """Errors from every other photo; windows of faces from the rest, with random true shares.
-
-    Both ways round (even -> odd, odd -> even), half the windows each, so no window is
-    scored with errors measured on its own faces.
-    """
+    """Calibrate on every other photo; windows of faces from the rest (see module docstring)."""
     rng = np.random.default_rng(seed)
-    halves = (list(results[0::2]), list(results[1::2]))
-    covered, widths = 0, []
+    labels = COVERAGE_BANDS.band_labels()
+    found = [e for e in estimates if e.p_male is not None and e.age is not None]
+    halves = (found[0::2], found[1::2])
+    f_cov = f_n = 0
+    f_widths: list[float] = []
+    b_cov, b_n = dict.fromkeys(labels, 0), dict.fromkeys(labels, 0)
+    b_widths: list[float] = []
+    models = ModelIds(detector="coverage-half")
     for calibrate, test in (halves, halves[::-1]):
-        errors = gender_errors(calibrate)
-        pools = {
-            male: [r.p_male for r in test if r.found and r.male is male] for male in (False, True)
-        }
+        cal = build_calibration(calibrate, name="half", measured_on="", models=models, recipe={})
+        maker = maker_for(cal, margin, level)
+        if maker.confusion is None:
+            raise SceneError("interval coverage needs found faces of every age band in each half")
+        pools: dict[tuple[bool, int], list[Estimate]] = {}
+        for e in test:
+            pools.setdefault((e.photo.gender == "female", _band_index(e.photo.lo)), []).append(e)
         for _ in range(windows // 2):
-            women = int(rng.binomial(window_size, rng.uniform(0.2, 0.8)))
-            drawn_f = rng.choice(pools[False], women) if women else np.zeros(0)
-            drawn_m = rng.choice(pools[True], window_size - women)
-            counted_f = int((drawn_f < 0.5).sum() + (drawn_m < 0.5).sum())
-            interval = female_share_interval(counted_f, window_size - counted_f, errors, level)
-            if interval is None:
+            share = rng.uniform(0.2, 0.8)
+            mix = rng.dirichlet(np.ones(len(labels)))
+            drawn: list[Estimate] = []
+            for _person in range(window_size):
+                female = bool(rng.random() < share)
+                band = int(rng.choice(len(labels), p=mix))
+                pool = pools.get((female, band)) or pools.get((not female, band))
+                if not pool:
+                    continue
+                drawn.append(pool[int(rng.integers(len(pool)))])
+            if not drawn:
                 continue
-            truth = 100.0 * women / window_size
-            covered += interval[0] <= truth <= interval[1]
-            widths.append(interval[1] - interval[0])
-    return Coverage(len(widths), covered, float(np.mean(widths)), window_size, level)
+            gender = {"female": 0, "male": 0, "unknown": 0}
+            counted = dict.fromkeys([*labels, "unknown"], 0)
+            for e in drawn:
+                p = float(e.p_male or 0.0)
+                gender[
+                    "female" if p < 0.5 - margin else "male" if p > 0.5 + margin else "unknown"
+                ] += 1
+                counted[labels[_band_index(float(e.age or 0.0))]] += 1
+            truth_f = 100.0 * sum(e.photo.gender == "female" for e in drawn) / len(drawn)
+            interval = maker.female_share(gender)
+            if interval is not None:
+                f_n += 1
+                f_cov += interval[0] - 0.05 <= truth_f <= interval[1] + 0.05
+                f_widths.append(interval[1] - interval[0])
+            truth_b = dict.fromkeys(labels, 0)
+            for e in drawn:
+                truth_b[labels[_band_index(e.photo.lo)]] += 1
+            for name, (lo, hi) in maker.band_shares(len(drawn), counted).items():
+                truth = 100.0 * truth_b[name] / len(drawn)
+                b_n[name] += 1
+                b_cov[name] += lo - 0.05 <= truth <= hi + 0.05
+                b_widths.append(hi - lo)
+    return Coverage(
+        windows=2 * (windows // 2),
+        female_covered=f_cov,
+        female_windows=f_n,
+        female_width_pp=float(np.mean(f_widths)) if f_widths else 0.0,
+        band_covered=b_cov,
+        band_windows=b_n,
+        band_width_pp=float(np.mean(b_widths)) if b_widths else 0.0,
+        window_size=window_size,
+        level=level,
+    )
 
 
-def on_canvas(image: ImageArray) -> ImageArray:
-    """The photo in the middle of a grey square twice its size."""
-    h, w = image.shape[:2]
-    side = 2 * max(h, w)
-    canvas = np.full((side, side, 3), 127, np.uint8)
-    y0, x0 = (side - h) // 2, (side - w) // 2
-    canvas[y0 : y0 + h, x0 : x0 + w] = image
-    return canvas
+def to_photos(files: Sequence[LabelledFile], groups: Sequence[AgeGroup]) -> list[LabelledPhoto]:
+    """The simulator's labelled files as the calibration code's labelled photos."""
+    photos = []
+    for item in files:
+        label = item.label
+        group = label.age_group
+        if group is None or group not in groups or label.gender is None:
+            raise SceneError(
+                f"{item.path.name}: needs an age group among the report's and a gender"
+            )
+        photos.append(LabelledPhoto(item.path, label.gender, group.lo, group.hi))
+    return photos
 
 
 def evaluate(
     files: Sequence[LabelledFile],
     groups: Sequence[AgeGroup],
-    detector: Detector,
+    detector: FaceDetector,
     estimator: AttributeEstimator,
-) -> tuple[list[FaceResult], float | None]:
+) -> tuple[list[FaceResult], list[Estimate], float | None]:
     """Every photo through detector and estimator; also the mean attribute CPU time per face."""
-    results: list[FaceResult] = []
-    spent, faces = 0.0, 0
-    index = {g: i for i, g in enumerate(groups)}
-    for item in files:
-        label = item.label
-        if label.age_group not in index or label.gender is None:
-            raise SceneError(
-                f"{item.path.name}: needs an age group among the report's and a gender"
-            )
-        image = cv2.imread(str(item.path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise SceneError(f"cannot decode {item.path}")
-        canvas = on_canvas(np.asarray(image, np.uint8))
-        image.fill(0)
-        try:
-            found = detector.detect(canvas)
-            result = FaceResult(index[label.age_group], label.gender == "male", found=False)
-            if len(found):
-                best = found.select(np.array([int(np.argmax(found.scores))]))
-                # CPU time, not wall time: on a shared machine it is still one core's work.
-                t0 = time.process_time()
-                attributes = estimator.estimate(canvas, best)
-                spent += time.process_time() - t0
-                faces += 1
-                p_male, age = attributes.p_male, attributes.age
-                if p_male is None or age is None:
-                    raise SceneError("the attribute estimator returned no estimates")
-                result = FaceResult(
-                    result.group,
-                    result.male,
-                    found=True,
-                    p_male=float(p_male[0]),
-                    age=float(age[0]),
-                )
-        finally:
-            canvas.fill(0)
-        results.append(result)
-    return results, (1000 * spent / faces if faces else None)
+    try:
+        estimates, timer = estimate_all(to_photos(files, groups), detector, estimator)
+    except KazoeError as exc:
+        raise SceneError(str(exc)) from None
+    index = {(g.lo, g.hi): i for i, g in enumerate(groups)}
+    results = [
+        FaceResult(
+            index[(e.photo.lo, e.photo.hi)],
+            e.photo.gender == "male",
+            found=e.p_male is not None,
+            p_male=e.p_male if e.p_male is not None else 0.5,
+            age=e.age if e.age is not None else 0.0,
+        )
+        for e in estimates
+    ]
+    return results, estimates, timer.ms_per_face
 
 
 def fairface_groups(files: Sequence[LabelledFile]) -> list[AgeGroup]:
@@ -286,8 +388,34 @@ def _models(text: str) -> tuple[AttributeModel, ...]:
     allowed: tuple[AttributeModel, ...] = ("cydral", "faceres", "faceapi", "faceres-deep")
     out = tuple(m for a in names for m in allowed if m == a)
     if len(out) != len(names) or not out:
-        raise ValueError(f"{text!r}: use a comma-separated list of cydral, faceres, faceapi")
+        raise ValueError(
+            f"{text!r}: use a comma-separated list of cydral, faceres, faceapi, faceres-deep"
+        )
     return out
+
+
+def _write_calibration(
+    path: Path,
+    estimates: Sequence[Estimate],
+    photos: int,
+    models: ModelIds,
+    cfg: AttributesConfig,
+) -> bool:
+    cal = build_calibration(
+        estimates,
+        name="fairface-default",
+        measured_on=f"{photos} FairFace photos ({CREDIT}), one face each on a grey "
+        "canvas twice its size",
+        models=models,
+        recipe=attribute_recipe(cfg),
+    )
+    try:
+        path.write_text(cal.to_json(), encoding="utf-8")
+    except OSError as exc:
+        print(f"kazoe-sim accuracy: cannot write {path}: {exc.strerror}", file=sys.stderr)
+        return False
+    print(f"wrote {path}: calibration {cal.id}", file=sys.stderr)
+    return True
 
 
 def accuracy_main(argv: Sequence[str] | None = None) -> int:
@@ -296,6 +424,12 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
         "--faces", type=Path, default=FAIRFACE, help="FairFace folder (ground_truth.json)"
     )
     p.add_argument("--models", type=Path, default=REPO / "models" / "build")
+    p.add_argument(
+        "--detector",
+        choices=["yunet", "full_range", "short_range"],
+        default=DetectorConfig().model,
+        help="face detector (default: the node's default)",
+    )
     p.add_argument(
         "--gender-models",
         default=",".join(AttributesConfig().gender_models),
@@ -312,8 +446,15 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--limit", type=int, default=0, help="only the first N photos (a quick look; 0: all)"
     )
+    p.add_argument(
+        "--write-calibration",
+        type=Path,
+        metavar="PATH",
+        help="also write the calibration measured on all the photos (kazoe.calibration/1)",
+    )
     args = p.parse_args(argv)
     try:
+        defaults = AttributesConfig()
         cfg = AttributesConfig(
             gender_models=_models(args.gender_models),
             age_model=_models(args.age_model)[0],
@@ -321,15 +462,17 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
         )
         if args.age_alone:
             cfg = cfg.model_copy(update={"age_blend": {}})
+        detector_cfg = DetectorConfig(model=args.detector)
     except ValueError as exc:
         p.error(str(exc).splitlines()[0])
     try:
         files, _ = read_labels(args.faces, "fairface", None)
         groups = fairface_groups(files)
         files = files[: args.limit] if args.limit > 0 else files
-        detector = Detector.from_dir(args.models, DETECTOR)
+        detector = open_detector(args.models, detector_cfg)
         estimator = AttributeEstimator.from_dir(args.models, cfg, template=detector.template)
-        results, ms = evaluate(files, groups, detector, estimator)
+        models = model_ids(args.models, detector_cfg.model, True, cfg)
+        results, estimates, ms = evaluate(files, groups, detector, estimator)
     except (SceneError, KazoeError, OSError, cv2.error) as exc:
         print(f"kazoe-sim accuracy: {exc}".splitlines()[0], file=sys.stderr)
         return 1
@@ -339,20 +482,22 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
     recipe = f"gender = weighted mean({weights}), age = {cfg.age_model}{blend}"
     box_nets = {"faceres", "faceapi", "faceres-deep"} & {*cfg.gender_models, *cfg.age_models}
     recipe += ", flip averaging" if cfg.flip_average and box_nets else ""
+    recipe += f"; detector {detector_cfg.model}"
     coverage: Coverage | None = None
     why = ""
     try:
-        coverage = interval_coverage(results)
+        coverage = interval_coverage(estimates, margin=defaults.gender_margin)
     except (SceneError, ValueError) as exc:  # e.g. --limit left too few faces
         why = str(exc).splitlines()[0]
+    if args.write_calibration is not None and not _write_calibration(
+        args.write_calibration, estimates, len(files), models, cfg
+    ):
+        return 1
     if args.json:
-        cover: dict[str, float] | None = None
-        if coverage is not None:
-            cover = {"windows": coverage.windows, "covered": coverage.covered}
-            cover["mean_width_pp"] = round(coverage.mean_width_pp, 2)
+        cover = coverage.as_dict() if coverage is not None else None
         print(json.dumps({"recipe": recipe, **report.as_dict(), "coverage": cover}, indent=2))
     else:
         print(f"{len(files)} photos from {args.faces} ({CREDIT}); {recipe}")
         print(report.text())
-        print(coverage.text() if coverage else f"female share interval coverage: n/a ({why})")
+        print(coverage.text() if coverage else f"interval coverage: n/a ({why})")
     return 0

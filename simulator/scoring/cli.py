@@ -73,6 +73,8 @@ def render(result: Score, truth: SceneTruth) -> str:
         lines.append(
             f"  {'unknown':<8} {result.age_unlabelled_truth:6d} {result.age_unknown_counted:8d}"
         )
+    if result.coverage is not None:
+        lines.append(f"intervals       {result.coverage.text()}")
     cells = result.suppressed_cells
     lines.append(
         f"suppressed      {cells.get('total', 0)} cells withheld (null = unknown, not zero): "

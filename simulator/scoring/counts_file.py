@@ -33,6 +33,8 @@ class NodeWindow:
     age_bands: dict[str, int | None] | None
     suppressed: list[str] = field(default_factory=list)
     messages: int = 1
+    # kazoe.counts/3: the window's intervals; dropped when two messages are added up.
+    intervals: dict[str, Any] | None = None
 
 
 def _ts(text: str) -> float:
@@ -108,6 +110,7 @@ def node_windows(
             gender=p.get("gender"),
             age_bands=p.get("age_bands"),
             suppressed=list(p.get("suppressed", [])),
+            intervals=p.get("intervals"),
         )
         old = windows.get(w.start)
         if old is None:
@@ -118,4 +121,5 @@ def node_windows(
         old.age_bands = _add_table(old.age_bands, w.age_bands)
         old.suppressed += w.suppressed
         old.messages += 1
+        old.intervals = None  # an interval of one part says nothing about the sum
     return node_id, lengths.pop(), [windows[s] for s in sorted(windows)]

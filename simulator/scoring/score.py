@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from simulator.scenes.labels import Bands, parse_group
 from simulator.scenes.truth import SceneTruth
@@ -64,7 +65,30 @@ class Score:
     age_tvd: float | None = None
     suppressed_cells: dict[str, int] = field(default_factory=dict)
     withheld_share_mean: float | None = None  # over windows with a published people count
+    # kazoe.counts/3 windows: how often the published interval held the window's truth.
+    coverage: IntervalCoverage | None = None
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IntervalCoverage:
+    """Windows (female share) and band intervals whose truth lay inside, and how many."""
+
+    level: float
+    female_windows: int = 0
+    female_covered: int = 0
+    band_intervals: int = 0
+    band_covered: int = 0
+
+    def text(self) -> str:
+        def part(covered: int, total: int) -> str:
+            return f"{covered} of {total} ({covered / total:.0%})" if total else "n/a"
+
+        return (
+            f"{self.level:.0%} intervals hold the truth: female share "
+            f"{part(self.female_covered, self.female_windows)} windows, age bands "
+            f"{part(self.band_covered, self.band_intervals)} band intervals"
+        )
 
 
 def _merged_bands(truth: SceneTruth, bands: Bands) -> dict[str, str]:
@@ -178,6 +202,46 @@ def _demographics(result: Score, truth: SceneTruth, published: list[NodeWindow])
         return
     _gender(result, truth, published)
     _ages(result, truth, published)
+    _coverage(result, truth, published)
+
+
+def _coverage(result: Score, truth: SceneTruth, published: list[NodeWindow]) -> None:
+    """Per window: is the truth inside the published interval? Truth shares are over the
+    window's people (female share: the labelled ones); a band that someone's labelled group
+    straddles into is left out of that window's band check."""
+    with_iv = [w for w in published if w.intervals is not None]
+    if not with_iv:
+        return
+    cover = IntervalCoverage(level=float(with_iv[0].intervals["level"]))  # type: ignore[index]
+    bands = Bands(tuple(truth.age_band_edges or ()))
+    by_window: dict[float, list[Any]] = {}
+    for p in truth.people:
+        by_window.setdefault(_window_of(result.t0 + p.exit_s, result.window_s), []).append(p)
+    for w in with_iv:
+        iv: dict[str, Any] = w.intervals or {}
+        people = by_window.get(w.start, [])
+        labelled = [p for p in people if p.gender is not None]
+        share = iv.get("female_share")
+        if share is not None and labelled:
+            truth_f = 100 * sum(p.gender == "female" for p in labelled) / len(labelled)
+            cover.female_windows += 1
+            cover.female_covered += share[0] - 0.05 <= truth_f <= share[1] + 0.05
+        # A band is checked only if nobody in the window might be in it without the truth
+        # saying so (a FairFace 10-19 person may be 0-12 or 13-19: both are left out).
+        unsure = {
+            b
+            for p in people
+            if p.age_band is None and p.age_group is not None
+            for b in bands.spanned(parse_group(p.age_group))
+        }
+        if people and all(p.age_band is not None or p.age_group is not None for p in people):
+            for band, (lo, hi) in (iv.get("age_bands") or {}).items():
+                if band in unsure:
+                    continue
+                truth_b = 100 * sum(p.age_band == band for p in people) / len(people)
+                cover.band_intervals += 1
+                cover.band_covered += lo - 0.05 <= truth_b <= hi + 0.05
+    result.coverage = cover
 
 
 def _gender(result: Score, truth: SceneTruth, published: list[NodeWindow]) -> None:

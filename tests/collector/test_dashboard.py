@@ -61,6 +61,18 @@ def window(node_id: str, seq: int, base: Any) -> bytes:
 
     people = 14 + (seq * 7 + len(node_id) * 3) % 23
     start = base + timedelta(minutes=seq - 1)
+    # node-01 is a kazoe.counts/3 node (intervals); the others still send /1.
+    v3: dict[str, Any] = {}
+    if node_id == "node-01":
+        v3 = {
+            "schema": "kazoe.counts/3",
+            "intervals": {
+                "level": 0.9,
+                "calibration": "fairface-default@58318882",
+                "female_share": [31.5, 64.2],
+                "age_bands": {"20-29": [40.0, 90.0]},
+            },
+        }
     return sample_counts(
         node_id,
         seq,
@@ -70,6 +82,7 @@ def window(node_id: str, seq: int, base: Any) -> bytes:
         gender={"female": 6, "male": people - 6, "unknown": 0},
         age_bands={"13-19": None, "20-29": people - 10, "30-39": 7, "40-49": None, "70+": 0},
         suppressed=["age_bands.13-19", "age_bands.40-49"],
+        **v3,
     ).to_json()
 
 
@@ -171,6 +184,12 @@ def test_dashboard_shows_live_counts_sites_notices_and_offline_nodes(
             expect(people).not_to_have_text(first, timeout=15_000)
             for node_id in SITES:
                 expect(page.locator(f'tr[data-node="{node_id}"] td.state')).to_have_text("online")
+
+            # A /3 node's last window shows its female-share interval; /1 nodes show none.
+            shown = page.locator('tr[data-node="node-01"] td.window .intervals')
+            expect(shown).to_have_text("female 32\u201364 % (90 %)")
+            expect(shown).to_have_attribute("title", re.compile("20-29: 40\u201390 %"))
+            expect(page.locator('tr[data-node="node-02"] td.window .intervals')).to_have_count(0)
 
             # Per-site roll-ups, with suppression re-applied (two bands withheld at the node).
             station = page.locator('[data-site="station"]')

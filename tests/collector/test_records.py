@@ -41,6 +41,21 @@ def test_a_schema_2_window_carries_its_line_cells() -> None:
     assert record.cells["lines.gate.out"] is None
 
 
+def test_a_schema_3_window_keeps_its_intervals_and_its_cells() -> None:
+    intervals = {
+        "level": 0.9,
+        "calibration": "fairface-default@58318882",
+        "female_share": [30.0, 60.0],
+        "age_bands": {"20-29": [20.0, 70.0]},
+    }
+    payload = sample_counts("node-a", 7, schema="kazoe.counts/3", intervals=intervals).to_json()
+    record = parse("kazoe/v1/node-a/counts", payload, received_ms=1, max_bytes=LIMIT)
+    assert isinstance(record, Window)
+    assert record.cells["gender.female"] == 5
+    assert not any(name.startswith("intervals") for name in record.cells)  # not a count
+    assert json.loads(record.body)["intervals"] == intervals
+
+
 def test_status_and_notice_are_recognised() -> None:
     status = parse(
         "kazoe/v1/node-a/status",

@@ -103,6 +103,9 @@ def test_fairface_crowd_end_to_end_within_committed_error(
     withheld = any("female share n/a" in note for note in report.notes)
     assert (report.female_share_error_pp is None) == withheld
     assert report.age_tvd is not None
+    # The default node publishes intervals from the shipped FairFace calibration (/3).
+    assert report.coverage is not None, "no kazoe.counts/3 intervals in the windows"
+    assert report.coverage.female_windows + report.coverage.band_intervals > 0
 
 
 def _epoch(stamp: str) -> float:

@@ -78,3 +78,47 @@ def test_withheld_people_count_is_an_explicit_null() -> None:
     payload = sample_counts(people=None, suppressed=["people"]).to_json()
 
     assert validate("counts.schema.json", payload)["people"] is None
+
+
+INTERVALS = {
+    "level": 0.9,
+    "calibration": "fairface-default@01234567",
+    "female_share": [40.0, 62.5],
+    "age_bands": {"20-29": [10.0, 35.0]},
+}
+
+
+def test_schema_3_carries_intervals_and_a_v2_window_with_lines_may_too() -> None:
+    doc = validate(
+        "counts.schema.json", mutate({"schema": "kazoe.counts/3", "intervals": INTERVALS})
+    )
+    assert doc["intervals"]["female_share"] == [40.0, 62.5]
+    lines = {"door": {"in": 5, "out": 7}}
+    both = mutate({"schema": "kazoe.counts/3", "intervals": INTERVALS, "lines": lines})
+    assert validate("counts.schema.json", both)["lines"] == lines
+    # Older windows stay valid: /1 without lines or intervals, /2 with lines.
+    assert validate("counts.schema.json", mutate({}))["schema"] == "kazoe.counts/1"
+    v2 = mutate({"schema": "kazoe.counts/2", "lines": lines})
+    assert validate("counts.schema.json", v2)["schema"] == "kazoe.counts/2"
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        ({"intervals": INTERVALS}, "kazoe.counts/3"),  # intervals under /1
+        ({"schema": "kazoe.counts/3"}, "carries 'intervals'"),  # /3 without them
+        (
+            {"schema": "kazoe.counts/3", "intervals": {**INTERVALS, "female_share": [70, 20]}},
+            "low <= high",
+        ),
+        (
+            {"schema": "kazoe.counts/3", "intervals": {**INTERVALS, "female_share": [0, 120]}},
+            "female_share",
+        ),
+        ({"schema": "kazoe.counts/3", "intervals": {**INTERVALS, "level": 1.5}}, "level"),
+    ],
+    ids=["intervals-under-1", "v3-without", "reversed", "over-100", "level"],
+)
+def test_malformed_intervals_are_rejected(change: dict[str, object], where: str) -> None:
+    with pytest.raises(PayloadError, match=where):
+        validate("counts.schema.json", mutate(change))

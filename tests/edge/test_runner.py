@@ -14,6 +14,7 @@ import pytest
 from edge.cli import main
 from edge.config import NodeSettings
 from edge.errors import ConfigError, ModelError
+from edge.payload import ModelIds
 from edge.runner import RunOptions, assemble, effective_settings
 from edge.vision.detector import Detector
 from edge.vision.yunet import YuNetDetector
@@ -168,3 +169,44 @@ def test_a_model_folder_without_yunet_stops_the_node_with_one_line(
     )
     parts.source.close()
     parts.outbox.close()
+
+
+def test_a_calibration_from_other_models_is_refused_at_start_with_one_line(
+    video: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edge.counting.calibration import default_path, load_calibration
+
+    other = load_calibration(default_path()).model_copy(
+        update={"models": ModelIds(detector="yunet@00000000", age="a@1", gender="g@2")}
+    )
+    path = tmp_path / "site-calibration.json"
+    path.write_text(other.to_json(), encoding="utf-8")
+    settings(video, tmp_path, ["footfall"])  # skips without built models
+    config = tmp_path / "node.toml"
+    config.write_text(
+        f"""[node]\nid = "node-a"\nstate_dir = "{tmp_path / "state"}"\n"""
+        f"""[source]\nuri = "{video}"\n[policy]\npurposes = ["footfall", "demographics"]\n"""
+        f"""[models]\ndir = "{MODELS}"\n[intervals]\ncalibration = "{path}"\n""",
+        encoding="utf-8",
+    )
+    assert main(["run", "--config", str(config), "--once"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"kazoe: {path}: calibration fairface-default was measured with")
+    assert "kazoe calibrate" in err
+    assert not (tmp_path / "state").exists(), "refused before the outbox was opened"
+
+
+def test_the_default_node_publishes_intervals_from_the_shipped_calibration(
+    video: Path, tmp_path: Path
+) -> None:
+    parts = assemble(settings(video, tmp_path, ["footfall", "demographics"]), RunOptions(once=True))
+    try:
+        assert parts.intervals is not None
+        assert parts.intervals.calibration_id.startswith("fairface-default@")
+        notice = json.loads(parts.notice)
+        assert "intervals" in notice["data_published"]
+        assert notice["intervals"]["level"] == 0.9
+    finally:
+        parts.source.close()
+        parts.outbox.close()

@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.counting.intervals import GenderErrors, counted_female_pmf, female_share_interval
+from edge.counting.intervals import (
+    GenderErrors,
+    GenderRates,
+    ShareErrors,
+    counted_female_pmf,
+    counted_pmf,
+    female_share_interval,
+    gender_share_interval,
+    share_interval,
+)
 
 PERFECT = GenderErrors(female_recall=1.0, male_recall=1.0)
 FAIRFACE_LIKE = GenderErrors(female_recall=0.73, male_recall=0.92)
@@ -47,3 +56,54 @@ def test_the_interval_covers_the_truth_about_as_often_as_promised() -> None:
         lo, hi = female_share_interval(counted, 40 - counted, FAIRFACE_LIKE) or (0, 0)
         covered += lo <= 100 * women / 40 <= hi
     assert covered / trials >= 0.88  # a 90 % interval (discrete counts make it conservative)
+
+
+# -- three outcomes (female / male / unknown) and one class among n (an age band) --------
+FAIRFACE_3 = GenderRates(women=(0.62, 0.10), men=(0.04, 0.86))  # the rest: unknown
+
+
+def test_perfect_three_way_rates_give_the_counted_share_exactly() -> None:
+    perfect = GenderRates(women=(1.0, 0.0), men=(0.0, 1.0))
+    assert gender_share_interval(12, 18, 0, perfect) == (40.0, 40.0)
+
+
+def test_unknowns_that_are_mostly_women_move_the_interval_up() -> None:
+    # 40 counted female of 100, 20 unknown: women go unknown 28 % of the time, men 10 %.
+    lo, hi = gender_share_interval(40, 40, 20, FAIRFACE_3) or (0, 0)
+    assert lo > 40.0  # above the 40 % counted female of everyone...
+    assert lo <= 55.0 <= hi  # ...and around where the rates put the truth
+
+
+@pytest.mark.parametrize("people", [20, 60, 400])  # 400: the normal approximation
+def test_three_way_interval_covers_the_truth_about_as_often_as_promised(people: int) -> None:
+    rng = np.random.default_rng(people)
+    covered, trials = 0, 200 if people < 400 else 60
+    for _ in range(trials):
+        women = int(rng.integers(0, people + 1))
+        f_w, m_w, _u = rng.multinomial(women, [0.62, 0.10, 0.28])
+        f_m, m_m, _u2 = rng.multinomial(people - women, [0.04, 0.86, 0.10])
+        female, male = int(f_w + f_m), int(m_w + m_m)
+        lo, hi = gender_share_interval(female, male, people - female - male, FAIRFACE_3) or (0, 0)
+        covered += lo <= 100 * women / people <= hi
+    assert covered / trials >= 0.85
+
+
+def test_a_band_count_is_two_binomials_and_its_interval_covers() -> None:
+    errors = ShareErrors(hit=0.5, false_alarm=0.1)
+    pmf = counted_pmf(2, 1, errors)
+    assert pmf.tolist() == pytest.approx([0.225, 0.475, 0.275, 0.025])
+    rng = np.random.default_rng(9)
+    covered = 0
+    for _ in range(300):
+        inside = int(rng.integers(0, 31))
+        counted = int(rng.binomial(inside, 0.5) + rng.binomial(30 - inside, 0.1))
+        lo, hi = share_interval(counted, 30, errors) or (0, 0)
+        covered += lo <= 100 * inside / 30 <= hi
+    assert covered / 300 >= 0.88
+
+
+def test_a_band_the_models_cannot_tell_apart_says_nothing() -> None:
+    assert share_interval(3, 30, ShareErrors(hit=0.1, false_alarm=0.2)) == (0.0, 100.0)
+    assert share_interval(0, 0, ShareErrors(hit=0.5, false_alarm=0.1)) is None
+    with pytest.raises(ValueError, match="counted <= n"):
+        share_interval(31, 30, ShareErrors(hit=0.5, false_alarm=0.1))

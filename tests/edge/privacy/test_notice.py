@@ -166,3 +166,26 @@ def test_zones_are_named_in_the_notice_and_on_the_poster() -> None:
     assert validate("notice.schema.json", notice.to_json())["counting_zones"] == ["crosswalk"]
     assert "people are counted only inside: crosswalk" in render_html(notice)
     assert "people are counted only inside: crosswalk" in render_markdown(notice)
+
+
+def test_a_node_with_intervals_says_what_they_mean() -> None:
+    from edge.counting.calibration import default_path, load_calibration
+    from edge.privacy.shares import IntervalMaker
+
+    cfg = settings()
+    maker = IntervalMaker.from_calibration(load_calibration(default_path()), cfg)
+    notice = build_notice(cfg, AT, maker)
+    doc = validate("notice.schema.json", notice.to_json())
+    assert doc["data_published"][-1] == "intervals"
+    assert doc["intervals"]["level"] == 0.9
+    assert doc["intervals"]["calibration"] == maker.calibration_id
+    assert "true share in about 90% of windows" in doc["intervals"]["description"]
+    assert "FairFace" in doc["intervals"]["measured_on"]
+    md, page = render_markdown(notice), render_html(notice)
+    for text in (md, page):
+        assert "90%区間" in text
+        assert "not corrected" in text
+    # Without intervals the notice says nothing about them.
+    plain = build_notice(cfg, AT)
+    assert plain.intervals is None
+    assert "区間" not in render_markdown(plain)

@@ -300,3 +300,66 @@ def test_share_of_people_in_withheld_cells_per_window(
     code, out, _ = run(capsys, "--truth", truth, "--counts", str(counts))
     assert "withheld share  10.0 % of people per window in withheld cells" in out
     assert "  2026-03-01T08:00:00Z      2       10    20.0 %" in out
+
+
+def test_interval_coverage_counts_windows_whose_truth_is_inside(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Window 1 (truth: 1 of 2 female, 20-29 and 30-39 half each): its female interval holds
+    # 50 %, its 20-29 interval (60-90 %) misses 50 %, its 30-39 one (10-60 %) holds it.
+    # Window 2 holds a 10-19 person (0-12 or 13-19): 0-12 is left out, 20-29 (truth 0 %)
+    # is inside 0-10 %; its female share (50 %) is outside 0-20 %.
+    def iv(female: list[float], bands: dict[str, list[float]]) -> dict[str, Any]:
+        return {
+            "schema": "kazoe.counts/3",
+            "intervals": {
+                "level": 0.9,
+                "calibration": "test@00000000",
+                "female_share": female,
+                "age_bands": bands,
+            },
+        }
+
+    counts = counts_file(
+        tmp_path,
+        [
+            window(
+                1,
+                2,
+                {"female": 1, "male": 1, "unknown": 0},
+                {"20-29": 1, "30-39": 1},
+                **iv([30.0, 70.0], {"20-29": [60.0, 90.0], "30-39": [10.0, 60.0]}),
+            ),
+            window(
+                2,
+                2,
+                {"female": 1, "male": 1, "unknown": 0},
+                {"13-19": 1, "0-12": 1},
+                **iv([0.0, 20.0], {"0-12": [0.0, 80.0], "20-29": [0.0, 10.0]}),
+            ),
+        ],
+    )
+    truth = str(truth_file(tmp_path, PEOPLE))
+    code, out, _ = run(capsys, "--truth", truth, "--counts", str(counts))
+    assert code == 0
+    assert (
+        "intervals       90% intervals hold the truth: female share 1 of 2 (50%) windows, "
+        "age bands 2 of 3 (67%) band intervals"
+    ) in out
+    code, out, _ = run(capsys, "--truth", truth, "--counts", str(counts), "--json")
+    cover = json.loads(out)["coverage"]
+    assert (cover["female_windows"], cover["female_covered"]) == (2, 1)
+    assert (cover["band_intervals"], cover["band_covered"]) == (3, 2)
+
+
+def test_windows_without_intervals_report_no_coverage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    counts = counts_file(
+        tmp_path, [window(1, 2, {"female": 1, "male": 1, "unknown": 0}, {"20-29": 1, "30-39": 1})]
+    )
+    code, out, _ = run(
+        capsys, "--truth", str(truth_file(tmp_path, PEOPLE)), "--counts", str(counts)
+    )
+    assert code == 0
+    assert "intervals " not in out

@@ -1,0 +1,153 @@
+"""Intervals on sealed windows: schema /3, computed from published cells only, never leaking."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.config import NodeSettings
+from edge.counting.calibration import default_path, load_calibration
+from edge.errors import ConfigError
+from edge.payload import validate
+from edge.privacy.policy import seal
+from edge.privacy.shares import IntervalMaker, resolve_intervals
+from edge.types import WindowCounts
+from tests.edge.privacy.test_policy import (
+    BOOT_ID,
+    FULL_MODELS,
+    demographic_counts,
+    settings_for,
+)
+
+CAL = load_calibration(default_path())
+
+
+def maker(settings: NodeSettings) -> IntervalMaker:
+    return IntervalMaker.from_calibration(CAL, settings)
+
+
+def sealed(counts: WindowCounts, settings: NodeSettings) -> dict[str, Any]:
+    out = seal(
+        counts,
+        settings=settings,
+        boot_id=BOOT_ID,
+        seq=1,
+        models=FULL_MODELS,
+        intervals=maker(settings),
+    )
+    return validate("counts.schema.json", out.payload.to_json())
+
+
+def test_a_window_carries_intervals_under_schema_3() -> None:
+    settings = settings_for("footfall", "demographics")
+    doc = sealed(
+        demographic_counts(
+            {"female": {"20-29": 12, "30-39": 8}, "male": {"20-29": 10, "40-49": 10}}
+        ),
+        settings,
+    )
+    assert doc["schema"] == "kazoe.counts/3"
+    intervals = doc["intervals"]
+    assert intervals["level"] == 0.9
+    assert intervals["calibration"] == CAL.id
+    lo, hi = intervals["female_share"]
+    # 20 of 40 counted female; the models take women for men more often than the reverse
+    # (the shipped calibration says so), so the truth is more likely above 50 % than below.
+    rates = CAL.gender_rates(settings.attributes.gender_margin)
+    assert rates is not None
+    assert rates.women[1] > rates.men[0]
+    assert 0 <= lo < hi <= 100
+    assert (lo + hi) / 2 > 50.0
+    assert set(intervals["age_bands"]) == {
+        "0-12",
+        "13-19",
+        "20-29",
+        "30-39",
+        "40-49",
+        "50-59",
+        "60-69",
+        "70+",
+    }
+    for lo, hi in intervals["age_bands"].values():
+        assert 0 <= lo <= hi <= 100
+    # Nobody counted 0-12 (a band the models find well): its truth is near zero.
+    assert intervals["age_bands"]["0-12"][0] == 0.0
+    assert intervals["age_bands"]["0-12"][1] < 20
+    # The counts stay the point estimates.
+    assert doc["gender"] == {"female": 20, "male": 20, "unknown": 0}
+
+
+def test_level_is_configurable() -> None:
+    wide = settings_for("footfall", "demographics").model_copy(
+        update={"intervals": settings_for("footfall").intervals.model_copy(update={"level": 0.99})}
+    )
+    narrow = settings_for("footfall", "demographics")
+    counts = demographic_counts({"female": {"20-29": 15}, "male": {"20-29": 15}})
+    a, b = sealed(counts, wide)["intervals"], sealed(counts, narrow)["intervals"]
+    assert a["level"] == 0.99
+    assert a["female_share"][1] - a["female_share"][0] > b["female_share"][1] - b["female_share"][0]
+
+
+def test_a_withheld_gender_cell_gets_no_female_share_interval() -> None:
+    settings = settings_for("footfall", "demographics", k=5)
+    doc = sealed(demographic_counts({"female": {"20-29": 2}, "male": {"20-29": 30}}), settings)
+    assert doc["gender"]["female"] is None
+    assert doc["intervals"]["female_share"] is None
+
+
+def test_a_withheld_band_gets_no_interval_and_published_ones_do() -> None:
+    settings = settings_for("footfall", "demographics", k=5)
+    doc = sealed(
+        demographic_counts({"female": {"20-29": 10, "70+": 2}, "male": {"30-39": 10, "40-49": 8}}),
+        settings,
+    )
+    withheld = {b for b, v in doc["age_bands"].items() if v is None}
+    assert "70+" in withheld
+    assert set(doc["intervals"]["age_bands"]) == set(doc["age_bands"]) - withheld
+
+
+def test_intervals_depend_on_published_cells_only() -> None:
+    """Two windows that publish the same cells publish the same intervals, whatever the
+    withheld cells held: an interval cannot reveal a withheld count."""
+    settings = settings_for("footfall", "demographics", k=5)
+    base = {"female": {"20-29": 10}, "male": {"30-39": 10, "40-49": 8}}
+    one = sealed(demographic_counts({**base, "unknown": {"70+": 1, "60-69": 3}}), settings)
+    two = sealed(demographic_counts({**base, "unknown": {"70+": 3, "60-69": 1}}), settings)
+    published = ("people", "gender", "age_bands", "joint", "suppressed")
+    assert {k: one[k] for k in published} == {k: two[k] for k in published}
+    assert one["intervals"] == two["intervals"]
+
+
+def test_without_demographics_or_when_disabled_there_are_no_intervals() -> None:
+    assert resolve_intervals(settings_for("footfall"), FULL_MODELS) is None
+    off = settings_for("footfall", "demographics")
+    off = off.model_copy(update={"intervals": off.intervals.model_copy(update={"enabled": False})})
+    assert resolve_intervals(off, FULL_MODELS) is None
+
+
+def test_the_shipped_calibration_of_other_models_turns_intervals_off_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = settings_for("footfall", "demographics")
+    with caplog.at_level(logging.WARNING, "kazoe.privacy.shares"):
+        assert resolve_intervals(settings, FULL_MODELS) is None  # Cydral ids: not the default
+    assert "no intervals" in caplog.text
+    assert "kazoe calibrate" in caplog.text
+
+
+def test_a_configured_calibration_of_other_models_stops_the_node(tmp_path: Path) -> None:
+    path = tmp_path / "site.json"
+    path.write_text(CAL.to_json(), encoding="utf-8")
+    settings = settings_for("footfall", "demographics")
+    settings = settings.model_copy(
+        update={"intervals": settings.intervals.model_copy(update={"calibration": path})}
+    )
+    with pytest.raises(ConfigError) as err:
+        resolve_intervals(settings, FULL_MODELS)
+    assert str(err.value).startswith(f"{path}: calibration fairface-default was measured with")
+    assert "\n" not in str(err.value)
+    same = FULL_MODELS.model_copy(update=CAL.models.model_dump())
+    assert resolve_intervals(settings, same) is not None
