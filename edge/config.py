@@ -624,6 +624,14 @@ class NodeSettings(_Section):
 
 Problem = Annotated[tuple[str, str, str], "key, value, reason"]
 
+# Keys an earlier release read, and what took their place (a clear line, not "unknown key").
+REPLACED = {
+    "attributes.refresh_frames": (
+        "removed: the tracker now chooses which faces get age/gender; use "
+        "attributes.estimates_per_track (default 4) and reestimate_better"
+    ),
+}
+
 
 def problems(error: ValidationError) -> list[tuple[str, str, str]]:
     """Flatten a pydantic error into (key, value, reason) rows for humans."""
@@ -635,7 +643,9 @@ def problems(error: ValidationError) -> list[tuple[str, str, str]]:
         value = "(missing)" if err["type"] == "missing" else repr(err.get("input"))[:80]
         reason = err["msg"]
         if err["type"] == "extra_forbidden":
-            reason = "unknown key (check the spelling; see README 'Configuration')"
+            reason = REPLACED.get(
+                key, "unknown key (check the spelling; see README 'Configuration')"
+            )
         rows.append((key, value, reason))
     return rows
 

@@ -48,7 +48,14 @@ DEFAULT_NAME = "fairface-default.json"
 # estimates are fused, but not a single face's estimate: not part of the recipe. Every
 # other key (a new one too) is, so a calibration never silently outlives a recipe change.
 NOT_RECIPE = frozenset(
-    {"batch_size", "every_n_frames", "refresh_frames", "gender_margin", "min_evidence"}
+    {
+        "batch_size",
+        "every_n_frames",
+        "estimates_per_track",
+        "reestimate_better",
+        "gender_margin",
+        "min_evidence",
+    }
 )
 OPEN_END = 99  # last year of an open group such as "70+" when splitting it between bands
 

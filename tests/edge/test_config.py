@@ -71,6 +71,12 @@ ERRORS = [
         "camera",
         "unknown key",
     ),
+    (
+        "replaced-key",
+        render(attributes="refresh_frames = 8"),
+        "attributes.refresh_frames",
+        "use attributes.estimates_per_track",
+    ),
     ("missing-node-id", render(node='site = "east"'), "node.id", "Field required"),
     ("missing-node-section", render("node"), "node", "Field required"),
     ("node-id-upper-case", render(node='id = "Cam-01"'), "node.id", "pattern"),

@@ -149,7 +149,9 @@ def test_a_calibration_of_other_models_or_another_recipe_is_refused(
 
 def test_scheduling_keys_are_not_part_of_the_recipe() -> None:
     # How often faces are estimated, and how tracks are fused, change no per-face estimate.
-    changed = AttributesConfig(every_n_frames=5, refresh_frames=8, min_evidence=2.0)
+    changed = AttributesConfig(
+        every_n_frames=5, estimates_per_track=8, reestimate_better=2.0, min_evidence=2.0
+    )
     check_identity(calibration(), IDS, changed, Path("c.json"))
 
 

@@ -105,7 +105,7 @@ def test_fairface_figures_match_the_committed_ones(capsys: pytest.CaptureFixture
     expected: dict[str, Any] = json.loads(EXPECTED.read_text(encoding="utf-8"))
     assert accuracy_main(["--json"]) == 0
     measured: dict[str, Any] = json.loads(capsys.readouterr().out)
-    measured["about"] = expected["about"]
+    measured["about"] = expected.get("about")  # a note for readers, not a figure
     assert measured["recipe"] == expected["recipe"]
     # One face either way in any 30-photo cell is within tolerance (float noise across CPUs).
     for section in ("by_age_group", "by_gender", "all"):
