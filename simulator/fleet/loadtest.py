@@ -45,6 +45,7 @@ class LoadPlan:
     interval_s: float = 1.0  # between rounds; a round is one window from every node
     duplicate_every: int = 50  # every n-th window is sent twice, as after a reconnect
     broker_queue: int | None = None  # Mosquitto max_queued_messages; None: project config
+    outage_s: float = 0.0  # backlog mode: collectors stopped while the rounds are published
 
 
 @dataclass
@@ -64,6 +65,8 @@ class LoadResult:
     p95_ms: float
     p99_ms: float
     max_ms: float
+    outage_s: float = 0.0
+    restart_to_drained_s: float = 0.0  # backlog mode: collectors back -> last window stored
 
     @property
     def stored_pct(self) -> float:
@@ -88,6 +91,9 @@ class LoadResult:
             ),
             ("publish-to-stored max", f"{self.max_ms:.0f} ms"),
         ]
+        if self.outage_s:
+            rows.insert(0, ("collector outage", f"{self.outage_s:g} s (backlog mode)"))
+            rows.append(("collectors back -> drained", f"{self.restart_to_drained_s:.2f} s"))
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
 
@@ -142,8 +148,13 @@ def _publish(fleet: LoadFleet, windows: int, interval_s: float, every: int) -> _
 
 
 def _measure(
-    database_url: str, sent: _Published, nodes: int, windows: int, ports: list[int]
+    database_url: str,
+    sent: _Published,
+    plan: LoadPlan,
+    ports: list[int],
+    restarted: float | None = None,
 ) -> LoadResult:
+    nodes, windows = plan.nodes, plan.windows
     expected = nodes * windows
     db = Database(database_url)
     try:
@@ -153,7 +164,11 @@ def _measure(
                 return int(conn.query("SELECT COUNT(*) FROM windows")[0][0])
 
         with suppress(TimeoutError):
-            wait_for(lambda: stored_count() >= expected, 120, "every window to be stored")
+            wait_for(
+                lambda: stored_count() >= expected,
+                120 + plan.nodes * plan.windows / 50,
+                "every window to be stored",
+            )
         with db.reader() as conn:
             rows = conn.query("SELECT node_id, seq, stored_ms FROM windows")
     finally:
@@ -178,6 +193,8 @@ def _measure(
         p95_ms=percentile(latencies, 95),
         p99_ms=percentile(latencies, 99),
         max_ms=max(latencies, default=float("nan")),
+        outage_s=plan.outage_s,
+        restart_to_drained_s=0.0 if restarted is None else last_ms / 1000 - restarted,
     )
 
 
@@ -210,42 +227,70 @@ def _broker_config(tmp: Path, max_queued: int | None) -> Path:
     return copy
 
 
-def _run(broker: DevBroker, tmp: Path, plan: LoadPlan, say: Callable[[str], None]) -> LoadResult:
-    procs, ports = [], []
+def _start_collectors(
+    broker: DevBroker, tmp: Path, plan: LoadPlan, ports: list[int]
+) -> list[subprocess.Popen[bytes]]:
+    """Start the collectors (same client ids and ports on a restart: same broker sessions)."""
+    procs = []
     for i in range(plan.collectors):
-        config, port = _collector_config(broker, tmp / f"c{i}.toml", plan.database_url, i)
-        ports.append(port)
-        with (tmp / f"c{i}.log").open("w") as err:
+        path = tmp / f"c{i}.toml"
+        if len(ports) <= i:
+            _, port = _collector_config(broker, path, plan.database_url, i)
+            ports.append(port)
+        with (tmp / f"c{i}.log").open("a") as err:
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "collector.cli", "serve", "--config", str(config)],
+                    [sys.executable, "-m", "collector.cli", "serve", "--config", str(path)],
                     stdout=subprocess.DEVNULL,
                     stderr=err,
                 )
             )
+    wait_for(
+        lambda: all(health(p).get("mqtt_connected") is True for p in ports),
+        60,
+        "the collectors to subscribe",
+    )
+    return procs
+
+
+def _stop_collectors(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    procs.clear()
+
+
+def _run(broker: DevBroker, tmp: Path, plan: LoadPlan, say: Callable[[str], None]) -> LoadResult:
+    ports: list[int] = []
+    procs = _start_collectors(broker, tmp, plan, ports)
     fleet: LoadFleet | None = None
     try:
-        wait_for(
-            lambda: all(health(p).get("mqtt_connected") is True for p in ports),
-            60,
-            "the collectors to subscribe",
-        )
         say(f"{plan.collectors} collectors subscribed; connecting {plan.nodes} nodes")
         sites = [f"site-{i % 10}" for i in range(len(broker.nodes))]
         fleet = LoadFleet(broker, broker.nodes, sites)
-        say(f"publishing {plan.windows} rounds, {plan.interval_s:g} s apart")
-        sent = _publish(fleet, plan.windows, plan.interval_s, plan.duplicate_every)
-        return _measure(plan.database_url, sent, plan.nodes, plan.windows, ports)
+        restarted: float | None = None
+        interval = plan.interval_s
+        if plan.outage_s > 0:
+            # Backlog: the collectors' persistent sessions queue every window meanwhile.
+            _stop_collectors(procs)
+            interval = plan.outage_s / max(1, plan.windows)
+            say(f"collectors stopped; publishing {plan.windows} rounds over {plan.outage_s:g} s")
+        else:
+            say(f"publishing {plan.windows} rounds, {interval:g} s apart")
+        sent = _publish(fleet, plan.windows, interval, plan.duplicate_every)
+        if plan.outage_s > 0:
+            say("restarting the collectors to drain the backlog")
+            restarted = time.time()
+            procs = _start_collectors(broker, tmp, plan, ports)
+        return _measure(plan.database_url, sent, plan, ports, restarted)
     finally:
         if fleet is not None:
             fleet.close()
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        _stop_collectors(procs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -255,6 +300,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--collectors", type=int, default=2)
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between rounds")
     parser.add_argument("--broker-queue", type=int, help="Mosquitto max_queued_messages to use")
+    parser.add_argument(
+        "--outage",
+        type=float,
+        default=0.0,
+        help="backlog mode: stop the collectors, publish the rounds over this many seconds, "
+        "then restart them and measure the drain (the documented run uses 300)",
+    )
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--database", help="an empty database URL (SQLite path or postgresql://)")
     target.add_argument("--pg-admin", help="PostgreSQL admin URL: a temporary database is made")
@@ -274,6 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         collectors=args.collectors,
         interval_s=args.interval,
         broker_queue=args.broker_queue,
+        outage_s=args.outage,
     )
     try:
         result = run_load(plan)
