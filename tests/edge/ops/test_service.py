@@ -270,7 +270,7 @@ def test_the_node_is_ready_after_its_first_frame_and_pings_only_while_analysing(
 
             self.times = StageTimes()
 
-        def analyse(self, frame: Frame) -> AnalysedFrame:
+        def analyse(self, frame: Frame, select: object = None) -> AnalysedFrame:
             frame.image.fill(0)
             return AnalysedFrame(frame.index, frame.ts, 64, 48, Detections(), FaceAttributes())
 
