@@ -129,7 +129,12 @@ def retained_configs(probe: ProbeFactory, node: NodeSettings) -> dict[str, dict[
         status = json.loads(watcher.received("kazoe/v1/node-a/status")[-1].payload)
         configs = [m for m in watcher.messages if m.topic.startswith("homeassistant/")]
         watcher.close()
-        if {m.topic: m.payload for m in configs} == want or time.monotonic() > deadline:
+        # A watcher that subscribed just before the node published gets the configs live
+        # (retain flag off); only a later subscriber shows what the broker retained.
+        held = all(m.retain for m in configs)
+        if ({m.topic: m.payload for m in configs} == want and held) or (
+            time.monotonic() > deadline
+        ):
             break
         time.sleep(0.2)
     assert status["state"] == "online"
