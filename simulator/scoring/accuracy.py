@@ -418,6 +418,16 @@ def _write_calibration(
     return True
 
 
+def describe_recipe(cfg: AttributesConfig, detector: DetectorConfig) -> str:
+    """The report's recipe line: which networks, weights, blend, flip and detector."""
+    weights = ", ".join(f"{m} {cfg.gender_weights.get(m, 1.0):g}" for m in cfg.gender_models)
+    blend = "".join(f" + {m} {w:g}" for m, w in cfg.age_blend.items() if m != cfg.age_model)
+    recipe = f"gender = weighted mean({weights}), age = {cfg.age_model}{blend}"
+    box_nets = {"faceres", "faceapi", "faceres-deep"} & {*cfg.gender_models, *cfg.age_models}
+    recipe += ", flip averaging" if cfg.flip_average and box_nets else ""
+    return recipe + f"; detector {detector.model}"
+
+
 def accuracy_main(argv: Sequence[str] | None = None) -> int:
     p = OneLineParser(prog="kazoe-sim accuracy", description=__doc__)
     p.add_argument(
@@ -477,12 +487,7 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
         print(f"kazoe-sim accuracy: {exc}".splitlines()[0], file=sys.stderr)
         return 1
     report = Report.build(results, groups, ms)
-    weights = ", ".join(f"{m} {cfg.gender_weights.get(m, 1.0):g}" for m in cfg.gender_models)
-    blend = "".join(f" + {m} {w:g}" for m, w in cfg.age_blend.items() if m != cfg.age_model)
-    recipe = f"gender = weighted mean({weights}), age = {cfg.age_model}{blend}"
-    box_nets = {"faceres", "faceapi", "faceres-deep"} & {*cfg.gender_models, *cfg.age_models}
-    recipe += ", flip averaging" if cfg.flip_average and box_nets else ""
-    recipe += f"; detector {detector_cfg.model}"
+    recipe = describe_recipe(cfg, detector_cfg)
     coverage: Coverage | None = None
     why = ""
     try:
