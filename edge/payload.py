@@ -99,7 +99,20 @@ class ModelIds(_Wire):
 
 
 Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
-Interval = tuple[Percent, Percent]
+
+
+class Interval(_Wire):
+    """A range of percentages, ``low`` <= ``high``: an object, so that nothing the node
+    publishes is a list of numbers (DESIGN §6: per-person data would be)."""
+
+    low: Percent = Field(description="lower bound, percent")
+    high: Percent = Field(description="upper bound, percent")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Interval:
+        if self.low > self.high:
+            raise ValueError("an interval must have low <= high")
+        return self
 
 
 class ShareIntervals(_Wire):
@@ -119,13 +132,6 @@ class ShareIntervals(_Wire):
         "band among the people with a known band; a band whose cell, or whose total, is "
         "withheld has none",
     )
-
-    @model_validator(mode="after")
-    def _ordered(self) -> ShareIntervals:
-        for lo, hi in [self.female_share or (0, 0), *self.age_bands.values()]:
-            if lo > hi:
-                raise ValueError("an interval must be [low, high] with low <= high")
-        return self
 
 
 class CountsPayload(_Wire):

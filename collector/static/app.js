@@ -171,8 +171,8 @@ function intervalsBox(latest) {
   if (!iv) return null;
   const pct = `${Math.round(iv.level * 100)} %`;
   const f = iv.female_share;
-  const text = f ? `female ${f[0].toFixed(0)}–${f[1].toFixed(0)} % (${pct})` : `female n/a (${pct})`;
-  const bands = Object.entries(iv.age_bands || {}).map(([b, [lo, hi]]) => `${b}: ${lo.toFixed(0)}–${hi.toFixed(0)} %`);
+  const text = f ? `female ${f.low.toFixed(0)}–${f.high.toFixed(0)} % (${pct})` : `female n/a (${pct})`;
+  const bands = Object.entries(iv.age_bands || {}).map(([b, { low, high }]) => `${b}: ${low.toFixed(0)}–${high.toFixed(0)} %`);
   const title = `${pct} intervals from calibration ${iv.calibration}` + (bands.length ? `; age bands ${bands.join(", ")}` : "");
   return el("div", { class: "legend intervals", text, title });
 }

@@ -36,7 +36,7 @@ from edge.counting.calibration import (
     load_calibration,
 )
 from edge.counting.intervals import GenderRates, ShareErrors, gender_share_interval, share_interval
-from edge.payload import ModelIds, ShareIntervals
+from edge.payload import Interval, ModelIds, ShareIntervals
 
 log = logging.getLogger("kazoe.privacy.shares")
 
@@ -97,11 +97,15 @@ class IntervalMaker:
     def intervals(
         self, people: int | None, gender: Cells | None, bands: Cells | None
     ) -> ShareIntervals:
+        female = self.female_share(gender)
         return ShareIntervals(
             level=self.level,
             calibration=self.calibration_id,
-            female_share=self.female_share(gender),
-            age_bands=self.band_shares(people, bands),
+            female_share=None if female is None else Interval(low=female[0], high=female[1]),
+            age_bands={
+                band: Interval(low=lo, high=hi)
+                for band, (lo, hi) in self.band_shares(people, bands).items()
+            },
         )
 
 

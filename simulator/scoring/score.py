@@ -225,7 +225,7 @@ def _coverage(result: Score, truth: SceneTruth, published: list[NodeWindow]) -> 
         if share is not None and labelled:
             truth_f = 100 * sum(p.gender == "female" for p in labelled) / len(labelled)
             cover.female_windows += 1
-            cover.female_covered += share[0] - 0.05 <= truth_f <= share[1] + 0.05
+            cover.female_covered += share["low"] - 0.05 <= truth_f <= share["high"] + 0.05
         # A band is checked only if nobody in the window might be in it without the truth
         # saying so (a FairFace 10-19 person may be 0-12 or 13-19: both are left out).
         unsure = {
@@ -235,7 +235,8 @@ def _coverage(result: Score, truth: SceneTruth, published: list[NodeWindow]) -> 
             for b in bands.spanned(parse_group(p.age_group))
         }
         if people and all(p.age_band is not None or p.age_group is not None for p in people):
-            for band, (lo, hi) in (iv.get("age_bands") or {}).items():
+            for band, bounds in (iv.get("age_bands") or {}).items():
+                lo, hi = bounds["low"], bounds["high"]
                 if band in unsure:
                     continue
                 truth_b = 100 * sum(p.age_band == band for p in people) / len(people)

@@ -69,8 +69,8 @@ def window(node_id: str, seq: int, base: Any) -> bytes:
             "intervals": {
                 "level": 0.9,
                 "calibration": "fairface-default@58318882",
-                "female_share": [31.5, 64.2],
-                "age_bands": {"20-29": [40.0, 90.0]},
+                "female_share": {"low": 31.5, "high": 64.2},
+                "age_bands": {"20-29": {"low": 40.0, "high": 90.0}},
             },
         }
     return sample_counts(

@@ -45,8 +45,8 @@ def test_a_schema_3_window_keeps_its_intervals_and_its_cells() -> None:
     intervals = {
         "level": 0.9,
         "calibration": "fairface-default@58318882",
-        "female_share": [30.0, 60.0],
-        "age_bands": {"20-29": [20.0, 70.0]},
+        "female_share": {"low": 30.0, "high": 60.0},
+        "age_bands": {"20-29": {"low": 20.0, "high": 70.0}},
     }
     payload = sample_counts("node-a", 7, schema="kazoe.counts/3", intervals=intervals).to_json()
     record = parse("kazoe/v1/node-a/counts", payload, received_ms=1, max_bytes=LIMIT)

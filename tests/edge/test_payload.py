@@ -83,8 +83,8 @@ def test_withheld_people_count_is_an_explicit_null() -> None:
 INTERVALS = {
     "level": 0.9,
     "calibration": "fairface-default@01234567",
-    "female_share": [40.0, 62.5],
-    "age_bands": {"20-29": [10.0, 35.0]},
+    "female_share": {"low": 40.0, "high": 62.5},
+    "age_bands": {"20-29": {"low": 10.0, "high": 35.0}},
 }
 
 
@@ -92,7 +92,7 @@ def test_schema_3_carries_intervals_and_a_v2_window_with_lines_may_too() -> None
     doc = validate(
         "counts.schema.json", mutate({"schema": "kazoe.counts/3", "intervals": INTERVALS})
     )
-    assert doc["intervals"]["female_share"] == [40.0, 62.5]
+    assert doc["intervals"]["female_share"] == {"low": 40.0, "high": 62.5}
     lines = {"door": {"in": 5, "out": 7}}
     both = mutate({"schema": "kazoe.counts/3", "intervals": INTERVALS, "lines": lines})
     assert validate("counts.schema.json", both)["lines"] == lines
@@ -108,16 +108,27 @@ def test_schema_3_carries_intervals_and_a_v2_window_with_lines_may_too() -> None
         ({"intervals": INTERVALS}, "kazoe.counts/3"),  # intervals under /1
         ({"schema": "kazoe.counts/3"}, "carries 'intervals'"),  # /3 without them
         (
-            {"schema": "kazoe.counts/3", "intervals": {**INTERVALS, "female_share": [70, 20]}},
+            {
+                "schema": "kazoe.counts/3",
+                "intervals": {**INTERVALS, "female_share": {"low": 70, "high": 20}},
+            },
             "low <= high",
         ),
         (
-            {"schema": "kazoe.counts/3", "intervals": {**INTERVALS, "female_share": [0, 120]}},
+            {
+                "schema": "kazoe.counts/3",
+                "intervals": {**INTERVALS, "female_share": {"low": 0, "high": 120}},
+            },
             "female_share",
         ),
         ({"schema": "kazoe.counts/3", "intervals": {**INTERVALS, "level": 1.5}}, "level"),
+        # A list of numbers is not an interval: nothing on the wire is a list of numbers.
+        (
+            {"schema": "kazoe.counts/3", "intervals": {**INTERVALS, "female_share": [20, 70]}},
+            "female_share",
+        ),
     ],
-    ids=["intervals-under-1", "v3-without", "reversed", "over-100", "level"],
+    ids=["intervals-under-1", "v3-without", "reversed", "over-100", "level", "a-list"],
 )
 def test_malformed_intervals_are_rejected(change: dict[str, object], where: str) -> None:
     with pytest.raises(PayloadError, match=where):

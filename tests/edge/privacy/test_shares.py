@@ -53,7 +53,7 @@ def test_a_window_carries_intervals_under_schema_3() -> None:
     intervals = doc["intervals"]
     assert intervals["level"] == 0.9
     assert intervals["calibration"] == CAL.id
-    lo, hi = intervals["female_share"]
+    lo, hi = intervals["female_share"]["low"], intervals["female_share"]["high"]
     # 20 of 40 counted female; the models take women for men more often than the reverse
     # (the shipped calibration says so), so the truth is more likely above 50 % than below.
     rates = CAL.gender_rates(settings.attributes.gender_margin)
@@ -71,11 +71,11 @@ def test_a_window_carries_intervals_under_schema_3() -> None:
         "60-69",
         "70+",
     }
-    for lo, hi in intervals["age_bands"].values():
-        assert 0 <= lo <= hi <= 100
+    for bounds in intervals["age_bands"].values():
+        assert 0 <= bounds["low"] <= bounds["high"] <= 100
     # Nobody counted 0-12 (a band the models find well): its truth is near zero.
-    assert intervals["age_bands"]["0-12"][0] == 0.0
-    assert intervals["age_bands"]["0-12"][1] < 20
+    assert intervals["age_bands"]["0-12"]["low"] == 0.0
+    assert intervals["age_bands"]["0-12"]["high"] < 20
     # The counts stay the point estimates.
     assert doc["gender"] == {"female": 20, "male": 20, "unknown": 0}
 
@@ -88,7 +88,11 @@ def test_level_is_configurable() -> None:
     counts = demographic_counts({"female": {"20-29": 15}, "male": {"20-29": 15}})
     a, b = sealed(counts, wide)["intervals"], sealed(counts, narrow)["intervals"]
     assert a["level"] == 0.99
-    assert a["female_share"][1] - a["female_share"][0] > b["female_share"][1] - b["female_share"][0]
+
+    def width(iv: dict[str, float]) -> float:
+        return iv["high"] - iv["low"]
+
+    assert width(a["female_share"]) > width(b["female_share"])
 
 
 def test_a_withheld_gender_cell_gets_no_female_share_interval() -> None:

@@ -315,8 +315,8 @@ def test_interval_coverage_counts_windows_whose_truth_is_inside(
             "intervals": {
                 "level": 0.9,
                 "calibration": "test@00000000",
-                "female_share": female,
-                "age_bands": bands,
+                "female_share": {"low": female[0], "high": female[1]},
+                "age_bands": {b: {"low": lo, "high": hi} for b, (lo, hi) in bands.items()},
             },
         }
 
