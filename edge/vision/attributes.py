@@ -49,7 +49,14 @@ def open_backend(
     are squarer and smaller than YuNet's, so their crop scales differ).
     """
     if model == "cydral":
-        return CydralBackend(models_dir, cfg.batch_size, threads, template)
+        return CydralBackend(
+            models_dir,
+            cfg.batch_size,
+            threads,
+            template,
+            age=model in cfg.age_models,
+            gender=model in cfg.gender_models,
+        )
     blazeface = bool(np.array_equal(template, TEMPLATE_64))
     cls = {"faceres": FaceResBackend, "faceres-deep": FaceResDeepBackend}.get(model, FaceApiBackend)
     return cls.open(models_dir, cfg.batch_size, threads, cfg.flip_average, blazeface)

@@ -13,6 +13,7 @@ from edge.config import AttributesConfig, DetectorConfig
 from edge.types import Detections, ImageArray
 from edge.vision.attributes import AttributeEstimator
 from edge.vision.boxnets import FaceApiBackend
+from edge.vision.cydral import CydralBackend
 from edge.vision.detector import Detector
 from edge.vision.face_detector import FaceDetector, open_detector
 
@@ -196,3 +197,29 @@ def test_box_networks_take_the_crop_scales_of_the_detector_they_are_opened_for(
     assert isinstance(faceapi, FaceApiBackend)
     want = (1.0, 1.1) if isinstance(detector, Detector) else (0.9, 0.9)
     assert (faceapi.gender_scale, faceapi.age_scale) == want
+
+
+def test_cydral_loads_and_runs_only_the_networks_the_config_uses(
+    detector: FaceDetector,
+) -> None:
+    _need(MODELS / "age-v1.onnx", "built models (run 'make models')")
+    frame = street_frame(SINGLE_FACES[0])
+    found = detector.detect(frame.copy())
+    default = AttributeEstimator.from_dir(MODELS, AttributesConfig())
+    cydral = default.backends["cydral"]
+    assert isinstance(cydral, CydralBackend)
+    # The default takes Cydral's gender only: its age network is neither loaded nor run.
+    assert cydral.age is None
+    assert cydral.gender is not None
+    p_male, age = cydral.estimate(frame, found)
+    assert 0.0 <= float(p_male[0]) <= 1.0
+    assert np.isnan(age[0])
+    # The Cydral-only node loads both, and gets both.
+    alone = AttributesConfig(gender_models=("cydral",), age_model="cydral", age_blend={})
+    both = AttributeEstimator.from_dir(MODELS, alone).estimate(frame, found)
+    assert both.age is not None
+    assert both.p_male is not None
+    assert 0.0 <= float(both.age[0]) <= 81.0
+    assert 0.0 <= float(both.p_male[0]) <= 1.0
+    with pytest.raises(ValueError, match="age or its gender"):
+        CydralBackend(MODELS, 4, age=False, gender=False)
