@@ -206,7 +206,13 @@ DEFAULT_AGE_BLEND: dict[AttributeModel, float] = {"faceres-deep": 0.2}
 
 
 class AttributesConfig(_Section):
-    batch_size: int = Field(16, ge=1, le=256)
+    batch_size: int = Field(
+        2,
+        ge=1,
+        le=256,
+        description="faces per attribute-network run; larger batches grow the shared arena "
+        "(peak RSS) and were no faster per face (README \"Speed\")",
+    )
     every_n_frames: int = Field(
         2, ge=1, le=30, description="estimate age/gender on every n-th analysed frame"
     )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -11,6 +15,8 @@ import onnxruntime as ort
 
 from edge.errors import ModelError
 from edge.types import FloatArray, ImageArray
+
+log = logging.getLogger(__name__)
 
 
 def open_session(
@@ -31,13 +37,63 @@ def open_session(
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
+    if _shared_arena():
+        options.add_session_config_entry("session.use_env_allocators", "1")
     try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises bare RuntimeError subclasses
         first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise ModelError(
             f"model file {path} cannot be loaded ({first}); run 'make models'"
         ) from None
+    release_freed_memory()
+    return session
+
+
+@functools.cache
+def _shared_arena() -> bool:
+    """One CPU arena for every session of the process, registered once.
+
+    Each session otherwise grows its own arena to the largest activations it has seen
+    (YuNet on a whole frame, FaceRes-deep on a batch of faces) and keeps it. The sessions
+    run one after another, so one arena shared by all peaks at the largest of them instead
+    of their sum (measured on the node: peak RSS 274 -> 229 MiB, README "Speed").
+    """
+    info = ort.OrtMemoryInfo(
+        "Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT
+    )
+    try:
+        # max_mem 0 (no limit), kNextPowerOfTwo, default chunk and dead-bytes sizes.
+        ort.create_and_register_allocator(info, ort.OrtArenaCfg(0, 0, -1, -1))
+    except Exception as exc:  # noqa: BLE001 - then each session keeps its own arena
+        log.warning("onnxruntime has no shared CPU arena (%s); each model keeps its own", exc)
+        return False
+    return True
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        trim: Callable[[int], int] | None = getattr(libc, "malloc_trim", None)
+    except OSError:
+        return None
+    return trim
+
+
+def release_freed_memory() -> bool:
+    """Give the C heap's freed pages back to the OS (glibc ``malloc_trim``); False elsewhere.
+
+    Loading a model frees about as much as it keeps (the protobuf, the initializers before
+    graph optimisation): FaceRes-deep leaves 59 MiB resident, 24 MiB of it in use; glibc
+    keeps the rest for reuse unless asked. Called after every session is created.
+    """
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True
 
 
 class Session(Protocol):
