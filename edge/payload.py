@@ -102,8 +102,8 @@ Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
 
 
 class Interval(_Wire):
-    """A range of percentages, ``low`` <= ``high``: an object, so that nothing the node
-    publishes is a list of numbers (DESIGN §6: per-person data would be)."""
+    """A range of percentages, low <= high. An object, not a list: nothing a node publishes
+    is a list of numbers (per-person data, such as an embedding, would be one)."""
 
     low: Percent = Field(description="lower bound, percent")
     high: Percent = Field(description="upper bound, percent")
