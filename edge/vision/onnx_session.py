@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import logging
 from collections.abc import Callable, Sequence
@@ -73,10 +72,10 @@ def _shared_arena() -> bool:
 
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
+    # The process's own symbols (dlopen(NULL)): glibc's malloc_trim where there is one.
+    # Not ctypes.util.find_library, which runs ldconfig and opens /dev/null to do it.
     try:
-        libc = ctypes.CDLL(name) if name else None
-        trim: Callable[[int], int] | None = getattr(libc, "malloc_trim", None)
+        trim: Callable[[int], int] | None = getattr(ctypes.CDLL(None), "malloc_trim", None)
     except OSError:
         return None
     return trim

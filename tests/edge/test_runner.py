@@ -61,8 +61,7 @@ def settings(
             ["footfall", "demographics"],
             {
                 "yunet.onnx",
-                "age-v1.onnx",
-                "gender-v1.onnx",
+                "gender-v1.onnx",  # Cydral's gender only: its age network is not loaded
                 "faceres-deep.onnx",
                 "faceapi-agegender.onnx",
             },
