@@ -65,7 +65,7 @@ class IntervalMaker:
             confusion=cal.band_confusion(settings.aggregate),
         )
 
-    def female_share(self, gender: Cells | None) -> tuple[float, float] | None:
+    def female_share(self, gender: Cells | None) -> Interval | None:
         if gender is None or self.gender is None:
             return None
         female, male, unknown = (gender.get(g, 0) for g in ("female", "male", "unknown"))
@@ -74,16 +74,14 @@ class IntervalMaker:
         interval = gender_share_interval(female, male, unknown, self.gender, self.level)
         return _rounded(interval)
 
-    def band_shares(
-        self, people: int | None, bands: Cells | None
-    ) -> dict[str, tuple[float, float]]:
+    def band_shares(self, people: int | None, bands: Cells | None) -> dict[str, Interval]:
         if bands is None or self.confusion is None:
             return {}
         known = [bands.get(b) for b in self.bands]
         total = _known_total(people, bands, known)
         if total is None or total == 0:
             return {}
-        out: dict[str, tuple[float, float]] = {}
+        out: dict[str, Interval] = {}
         for b, count in enumerate(known):
             if count is None:
                 continue
@@ -97,15 +95,11 @@ class IntervalMaker:
     def intervals(
         self, people: int | None, gender: Cells | None, bands: Cells | None
     ) -> ShareIntervals:
-        female = self.female_share(gender)
         return ShareIntervals(
             level=self.level,
             calibration=self.calibration_id,
-            female_share=None if female is None else Interval(low=female[0], high=female[1]),
-            age_bands={
-                band: Interval(low=lo, high=hi)
-                for band, (lo, hi) in self.band_shares(people, bands).items()
-            },
+            female_share=self.female_share(gender),
+            age_bands=self.band_shares(people, bands),
         )
 
 
@@ -136,10 +130,11 @@ def _known_total(people: int | None, bands: Cells, known: list[int | None]) -> i
     return people - unknown
 
 
-def _rounded(interval: tuple[float, float] | None) -> tuple[float, float] | None:
+def _rounded(interval: tuple[float, float] | None) -> Interval | None:
+    """The published form: percent to one decimal."""
     if interval is None:
         return None
-    return (round(interval[0], 1), round(interval[1], 1))
+    return Interval(low=round(interval[0], 1), high=round(interval[1], 1))
 
 
 def resolve_intervals(settings: NodeSettings, models: ModelIds) -> IntervalMaker | None:

@@ -315,16 +315,16 @@ def interval_coverage(
             interval = maker.female_share(gender)
             if interval is not None:
                 f_n += 1
-                f_cov += interval[0] - 0.05 <= truth_f <= interval[1] + 0.05
-                f_widths.append(interval[1] - interval[0])
+                f_cov += interval.low - 0.05 <= truth_f <= interval.high + 0.05
+                f_widths.append(interval.high - interval.low)
             truth_b = dict.fromkeys(labels, 0)
             for e in drawn:
                 truth_b[labels[_band_index(e.photo.lo)]] += 1
-            for name, (lo, hi) in maker.band_shares(len(drawn), counted).items():
+            for name, band_iv in maker.band_shares(len(drawn), counted).items():
                 truth = 100.0 * truth_b[name] / len(drawn)
                 b_n[name] += 1
-                b_cov[name] += lo - 0.05 <= truth <= hi + 0.05
-                b_widths.append(hi - lo)
+                b_cov[name] += band_iv.low - 0.05 <= truth <= band_iv.high + 0.05
+                b_widths.append(band_iv.high - band_iv.low)
     return Coverage(
         windows=2 * (windows // 2),
         female_covered=f_cov,

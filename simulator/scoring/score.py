@@ -236,12 +236,11 @@ def _coverage(result: Score, truth: SceneTruth, published: list[NodeWindow]) -> 
         }
         if people and all(p.age_band is not None or p.age_group is not None for p in people):
             for band, bounds in (iv.get("age_bands") or {}).items():
-                lo, hi = bounds["low"], bounds["high"]
                 if band in unsure:
                     continue
                 truth_b = 100 * sum(p.age_band == band for p in people) / len(people)
                 cover.band_intervals += 1
-                cover.band_covered += lo - 0.05 <= truth_b <= hi + 0.05
+                cover.band_covered += bounds["low"] - 0.05 <= truth_b <= bounds["high"] + 0.05
     result.coverage = cover
 
 
