@@ -211,7 +211,7 @@ class AttributesConfig(_Section):
         ge=1,
         le=256,
         description="faces per attribute-network run; larger batches grow the shared arena "
-        '(peak RSS) and were no faster per face (README "Speed")',
+        '(peak RSS); see README "Speed"',
     )
     every_n_frames: int = Field(
         2, ge=1, le=30, description="estimate age/gender on every n-th analysed frame"
