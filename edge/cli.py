@@ -119,7 +119,22 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     settings = _load(Path(args.config))
     if isinstance(settings, int):
         return settings
-    print(calibrate(settings, Path(args.faces), Path(args.out), args.name))
+    if args.faces is not None:
+        summary = calibrate(
+            settings, Path(args.faces), Path(args.out), args.name, min_people=args.min_people
+        )
+    else:
+        from edge.ops.recording import calibrate_recordings
+
+        summary = calibrate_recordings(
+            settings,
+            [Path(p) for p in args.recording],
+            Path(args.out),
+            args.name,
+            within_s=args.match_s,
+            min_people=args.min_people,
+        )
+    print(summary)
     return EXIT_OK
 
 
@@ -147,6 +162,16 @@ def cmd_watch(argv: list[str]) -> int:
     from edge.ops.watch import watch_main
 
     return watch_main(argv)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -196,16 +221,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     cal = sub.add_parser(
         "calibrate",
-        help="measure the attribute models' errors on labelled local photos (numbers only)",
+        help="measure the attribute models' errors on labelled local photos or recordings "
+        "(numbers only)",
     )
     cal.add_argument("--config", required=True, help="the node's TOML config (its models)")
-    cal.add_argument(
+    labelled = cal.add_mutually_exclusive_group(required=True)
+    labelled.add_argument(
         "--faces",
-        required=True,
         help="folder of face photos with labels.csv (file,age,gender) or ground_truth.json",
+    )
+    labelled.add_argument(
+        "--recording",
+        action="append",
+        metavar="DIR",
+        help="folder with one video and people.csv (exit_s,gender,age), or a folder of such "
+        "folders; repeatable. Measured per person through the node's tracker",
     )
     cal.add_argument("--out", required=True, help="calibration JSON to write")
     cal.add_argument("--name", default="site", help="calibration name (default: site)")
+    cal.add_argument(
+        "--match-s",
+        type=float,
+        default=0.5,
+        help="--recording: a track ending at most this many seconds from a labelled exit_s "
+        "(after the median lag is removed) is that person (default: 0.5)",
+    )
+    cal.add_argument(
+        "--min-people",
+        type=_positive_int,
+        default=30,
+        help="refuse to write a calibration with fewer women or men estimated (default: 30)",
+    )
     cal.set_defaults(func=cmd_calibrate)
 
     audit = sub.add_parser("audit", help="the node's tamper-evident audit log")

@@ -18,7 +18,6 @@ from edge import __version__
 from edge.capture.sources import FrameSource
 from edge.config import NodeSettings
 from edge.counting.aggregator import Aggregator
-from edge.counting.evidence import EvidenceRule
 from edge.counting.tracker import Tracker
 from edge.delivery.outbox import Outbox
 from edge.delivery.publisher import Publisher
@@ -84,13 +83,7 @@ class Node:
         # systemd (Type=notify): READY after the first analysed frame, WATCHDOG after each.
         self.notifier = notifier or ServiceNotifier()
         self._ready = False
-        self.tracker = Tracker(
-            settings.tracker,
-            settings.counting.lines,
-            settings.counting.zones,
-            min_evidence=settings.attributes.min_evidence,
-            evidence=EvidenceRule.from_config(settings.attributes),
-        )
+        self.tracker = Tracker.from_settings(settings)
         # Age/gender only for faces whose track still needs evidence (the tracker associates
         # each frame before the attribute networks run, while the analyser holds it).
         self.select = self.tracker if self.tracker.evidence.selective else None

@@ -136,14 +136,8 @@ def assemble(settings: NodeSettings, options: RunOptions) -> Parts:
     except KazoeError:
         source.close()
         raise
-    analyser = Analyser(
-        detector,
-        estimator,
-        settings.attributes.every_n_frames,
-        settings.quality,
-        focus=settings.detector,
-        masks=MaskSet(settings.privacy.masks) if settings.privacy.masks else None,
-    )
+    masks = MaskSet(settings.privacy.masks) if settings.privacy.masks else None
+    analyser = Analyser.from_settings(settings, detector, estimator, masks)
     return Parts(settings, models, analyser, source, outbox, audit, notice, intervals)
 
 

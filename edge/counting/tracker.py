@@ -66,7 +66,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.boxes import iou_matrix, overlap_of_smaller
-from edge.config import CountingLine, CountingZone, TrackerConfig
+from edge.config import CountingLine, CountingZone, NodeSettings, TrackerConfig
 from edge.counting.assignment import assign
 from edge.counting.evidence import EvidenceRule
 from edge.counting.lines import Line, LineState
@@ -311,6 +311,17 @@ class Tracker:
         self._next_id = 1
         self._latest = TrackBoxes()
         self._width = 0
+
+    @classmethod
+    def from_settings(cls, settings: NodeSettings) -> Tracker:
+        """The tracker a node with these settings runs (``kazoe run`` and ``kazoe calibrate``)."""
+        return cls(
+            settings.tracker,
+            settings.counting.lines,
+            settings.counting.zones,
+            min_evidence=settings.attributes.min_evidence,
+            evidence=EvidenceRule.from_config(settings.attributes),
+        )
 
     @property
     def active(self) -> int:

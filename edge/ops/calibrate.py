@@ -60,12 +60,31 @@ class LabelledPhoto:
 
 
 @dataclass(frozen=True)
+class Observed:
+    """One labelled face or person and the node's estimates (in memory only).
+
+    ``gender`` / ``group`` None: not labelled (or, from a recording, not attributable);
+    ``p_male`` / ``age`` None: nothing estimated (no face found, or too little evidence).
+    """
+
+    gender: Gender | None
+    group: tuple[int, int | None] | None
+    p_male: float | None = None
+    age: float | None = None
+
+
+@dataclass(frozen=True)
 class Estimate:
     """One photo's labels and, when a face was found, its estimates (kept in memory only)."""
 
     photo: LabelledPhoto
     p_male: float | None = None
     age: float | None = None
+
+    @property
+    def observed(self) -> Observed:
+        group = (self.photo.lo, self.photo.hi)
+        return Observed(self.photo.gender, group, self.p_male, self.age)
 
 
 def parse_age(text: str) -> tuple[int, int | None]:
@@ -207,27 +226,37 @@ def estimate_all(
 
 
 def build_calibration(
-    estimates: Sequence[Estimate],
+    estimates: Sequence[Estimate | Observed],
     *,
     name: str,
     measured_on: str,
     models: ModelIds,
     recipe: dict[str, object],
+    faces: int | None = None,
 ) -> Calibration:
-    """Histograms of the found faces' estimates by true gender and by labelled age."""
+    """Histograms of the found faces' estimates by true gender and by labelled age.
+
+    ``faces``: how many labelled faces or people were shown (default: ``len(estimates)``).
+    """
     female, male = [0] * GENDER_BINS, [0] * GENDER_BINS
     ages: dict[tuple[int, int | None], list[int]] = {}
     found = 0
-    for e in estimates:
-        if e.p_male is None or e.age is None:
-            continue
-        found += 1
-        g = min(GENDER_BINS - 1, max(0, int(e.p_male * GENDER_BINS)))
-        (male if e.photo.gender == "male" else female)[g] += 1
-        key = (e.photo.lo, e.photo.hi)
-        ages.setdefault(key, [0] * AGE_BINS)[min(AGE_BINS - 1, max(0, int(e.age)))] += 1
+    for item in estimates:
+        e = item.observed if isinstance(item, Estimate) else item
+        used = False
+        if e.p_male is not None and e.gender is not None:
+            g = min(GENDER_BINS - 1, max(0, int(e.p_male * GENDER_BINS)))
+            (male if e.gender == "male" else female)[g] += 1
+            used = True
+        if e.age is not None and e.group is not None:
+            bins = ages.setdefault(e.group, [0] * AGE_BINS)
+            bins[min(AGE_BINS - 1, max(0, int(e.age)))] += 1
+            used = True
+        found += used
     if not found:
-        raise ConfigError("the detector found no face in any photo: nothing to calibrate on")
+        raise ConfigError("no labelled face or person was estimated: nothing to calibrate on")
+    if not ages:
+        raise ConfigError("no estimate of a person with an age label: nothing to calibrate ages on")
     rows = [AgeRow(lo=lo, hi=hi, predicted=h) for (lo, hi), h in sorted(ages.items(), key=_key)]
     try:
         return _validated(
@@ -235,7 +264,7 @@ def build_calibration(
             female=female,
             male=male,
             found=found,
-            faces=len(estimates),
+            faces=len(estimates) if faces is None else faces,
             name=name,
             measured_on=measured_on,
             models=models,
@@ -297,7 +326,38 @@ def open_pipeline(settings: NodeSettings) -> Pipeline:
     return Pipeline(detector, estimator, models, attribute_recipe(settings.attributes))
 
 
-def calibrate(settings: NodeSettings, folder: Path, out: Path, name: str) -> str:
+def check_enough(cal: Calibration, min_people: int) -> None:
+    """Refuse a calibration measured on fewer than ``min_people`` women or men (one line).
+
+    The intervals treat the measured rates as known; a handful of faces would make them
+    claim a certainty the calibration does not have.
+    """
+    women, men = sum(cal.gender.female), sum(cal.gender.male)
+    if min(women, men) < min_people:
+        raise ConfigError(
+            f"only {women} women and {men} men were estimated with a gender label; a "
+            f"calibration needs at least {min_people} of each (--min-people), or its "
+            "intervals would claim a certainty it does not have"
+        )
+
+
+def rates_text(cal: Calibration, margin: float) -> str:
+    rates = cal.gender_rates(margin)
+    if rates is None:
+        return "gender n/a (needs estimates of both genders)"
+    return f"women counted female {rates.women[0]:.3f}, men counted male {rates.men[1]:.3f}"
+
+
+def write_calibration(cal: Calibration, out: Path) -> None:
+    try:
+        out.write_text(cal.to_json(), encoding="utf-8")
+    except OSError as exc:
+        raise KazoeError(f"cannot write {out}: {exc.strerror}") from None
+
+
+def calibrate(
+    settings: NodeSettings, folder: Path, out: Path, name: str, *, min_people: int = 30
+) -> str:
     """Write a calibration for the node's models; returns the summary line."""
     photos, skipped = read_folder(folder)
     pipe = open_pipeline(settings)
@@ -309,16 +369,11 @@ def calibrate(settings: NodeSettings, folder: Path, out: Path, name: str) -> str
         models=pipe.models,
         recipe=pipe.recipe,
     )
-    try:
-        out.write_text(cal.to_json(), encoding="utf-8")
-    except OSError as exc:
-        raise KazoeError(f"cannot write {out}: {exc.strerror}") from None
-    rates = cal.gender_rates(settings.attributes.gender_margin)
-    gender = "n/a (needs found faces of both genders)"
-    if rates is not None:
-        gender = f"women counted female {rates.women[0]:.3f}, men counted male {rates.men[1]:.3f}"
+    check_enough(cal, min_people)
+    write_calibration(cal, out)
     note = f", {skipped} rows without both labels skipped" if skipped else ""
     return (
         f"wrote {out}: calibration {cal.id}, {cal.found} of {cal.faces} faces found{note}; "
-        f'{gender}; set [intervals] calibration = "{out}"'
+        f"{rates_text(cal, settings.attributes.gender_margin)}; "
+        f'set [intervals] calibration = "{out}"'
     )

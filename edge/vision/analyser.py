@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.config import DetectorConfig, QualityConfig
+from edge.config import DetectorConfig, NodeSettings, QualityConfig
 from edge.types import (
     AnalysedFrame,
     AttributeSelector,
@@ -75,6 +75,24 @@ class Analyser:
             and isinstance(detector, RegionDetector)
         ):
             self.focus = Focus(detector, focus)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: NodeSettings,
+        detector: FaceDetector,
+        estimator: AttributeEstimator | None,
+        masks: FrameFilter | None = None,
+    ) -> Analyser:
+        """The analyser a node with these settings runs (``kazoe run`` and ``kazoe calibrate``)."""
+        return cls(
+            detector,
+            estimator,
+            settings.attributes.every_n_frames,
+            settings.quality,
+            focus=settings.detector,
+            masks=masks,
+        )
 
     def _detect(self, image: ImageArray) -> Detections:
         return self.focus.detect(image) if self.focus else self.detector.detect(image)

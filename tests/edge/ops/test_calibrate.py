@@ -72,7 +72,7 @@ def test_the_calibration_holds_histograms_not_rows() -> None:
 
 def test_no_face_found_is_one_line() -> None:
     photo = LabelledPhoto(Path("x.jpg"), "female", 30, 39)
-    with pytest.raises(ConfigError, match="found no face"):
+    with pytest.raises(ConfigError, match="no labelled face or person was estimated"):
         build_calibration(
             [Estimate(photo)], name="s", measured_on="t", models=ModelIds(detector="d"), recipe={}
         )
@@ -100,9 +100,15 @@ def test_kazoe_calibrate_writes_a_file_the_node_accepts(
         encoding="utf-8",
     )
     out = tmp_path / "site.json"
-    assert (
-        main(["calibrate", "--config", str(config), "--faces", str(faces), "--out", str(out)]) == 0
-    )
+    args = ["calibrate", "--config", str(config), "--faces", str(faces), "--out", str(out)]
+    # Twelve photos are too few for intervals a committee can rely on: refused by default.
+    assert main(args) == 1
+    refused = capsys.readouterr().err
+    assert "women and" in refused
+    assert "a calibration needs at least 30 of each (--min-people)" in refused
+    assert len(refused.strip().splitlines()) == 1
+    assert not out.exists()
+    assert main([*args, "--min-people", "3"]) == 0
     said = capsys.readouterr().out
     assert said.startswith(f"wrote {out}: calibration site@")
     assert "of 12 faces found" in said
