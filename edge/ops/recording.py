@@ -206,6 +206,10 @@ def track_video(settings: NodeSettings, pipe: Pipeline, source: FileSource) -> l
     return [TrackEnd(t.ended_at, t.mean_p_male, t.mean_age) for t in finished if t.in_zone]
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _same(labels: list[object]) -> bool:
     return len(set(labels)) == 1
 
@@ -297,7 +301,8 @@ def calibrate_recordings(
             observed,
             name=name,
             measured_on=(
-                f"{stats.people} labelled people in {len(recordings)} recordings ({names})"[:400]
+                f"{stats.people} labelled people in {_plural(len(recordings), 'recording')} "
+                f"({names})"[:400]
                 + f", per person (fused track estimates), matched by exit time within "
                 f"{within_s:g} s"
             ),
