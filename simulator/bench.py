@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
 import os
 import resource
 import subprocess
@@ -305,6 +306,19 @@ def _scene_faces(args: argparse.Namespace) -> tuple[list[FaceItem], str]:
     return faces, source.describe()
 
 
+def generate(spec: SceneSpec, video: Path, truth: Path, faces: list[FaceItem]) -> None:
+    """Write the scene in a child process, so that rendering and encoding its frames does
+    not count in this process's peak RSS (the figure is the node's, not the generator's)."""
+    child = multiprocessing.get_context("fork").Process(
+        target=write_scene, args=(spec, video, truth, faces)
+    )
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        video.unlink(missing_ok=True)
+        raise SystemExit(f"bench: generating {video.name} failed (exit {child.exitcode})")
+
+
 def scene_bench(args: argparse.Namespace, detector: dict[str, object]) -> None:
     """Throughput, latency, recall and people counted on the generated scene."""
     args.work.mkdir(parents=True, exist_ok=True)
@@ -324,7 +338,7 @@ def scene_bench(args: argparse.Namespace, detector: dict[str, object]) -> None:
     video = args.work / f"{name}.mp4"
     if not video.is_file():
         print(f"bench: generating {video.name} ...", flush=True)
-        write_scene(spec, video, args.work / f"{name}.json", faces)
+        generate(spec, video, args.work / f"{name}.json", faces)
     plan = plan_scene(spec, faces)
     attributes: dict[str, object] = {}
     if args.estimates is not None:

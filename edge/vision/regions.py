@@ -151,3 +151,35 @@ def merge(regions: Sequence[Region], width: int, height: int) -> list[Region]:
 def full_cost(width: int, height: int, scales: Sequence[float]) -> int:
     """Model pixels of one whole-frame pass at every scale."""
     return sum(Region(0, 0, width, height, s).cost for s in scales)
+
+
+# Model pixels two neighbouring bands share: a face up to about BAND_OVERLAP / (1 + 2 *
+# yunet.CUT_MARGIN) = 114 model pixels tall is whole in one of them; a taller face is found
+# by the pass at twice the scale, where it is at least 57 model pixels tall.
+BAND_OVERLAP = 224
+
+
+def bands(region: Region, max_pixels: int) -> list[Region]:
+    """The detector passes that cover ``region`` with none over ``max_pixels`` model pixels.
+
+    The region itself when it fits; otherwise overlapping full-width horizontal bands at its
+    scale, plus the region at twice the scale (itself banded if need be) for the faces too
+    tall to be whole in a band. The detector drops a face cut by a band's inner edge and NMS
+    merges the rest, so the faces found are those of one pass over the region, while the
+    largest activations are a band's, not the region's (peak memory, README "Speed").
+    """
+    width, height = region.model_size
+    if width * height <= max_pixels:
+        return [region]
+    band_model = (max_pixels // width) // ALIGN * ALIGN
+    if band_model <= BAND_OVERLAP + ALIGN:
+        return [region]  # too wide for useful bands: one pass
+    s = region.scale
+    span = region.y1 - region.y0
+    overlap = BAND_OVERLAP * s
+    n = math.ceil((span - overlap) / (band_model * s - overlap))
+    tall = math.ceil((span + (n - 1) * overlap) / n)
+    starts = [region.y0 + round(i * (tall - overlap)) for i in range(n)]
+    out = [Region(region.x0, y, region.x1, min(region.y1, y + tall), s) for y in starts]
+    coarse = Region(region.x0, region.y0, region.x1, region.y1, 2 * s)
+    return out + bands(coarse, max_pixels)

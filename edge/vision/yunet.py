@@ -18,10 +18,10 @@ import cv2
 import numpy as np
 
 from edge.config import DetectorConfig
-from edge.types import Detections, FloatArray, ImageArray
+from edge.types import BoolArray, Detections, FloatArray, ImageArray
 from edge.vision.nms import nms
 from edge.vision.onnx_session import open_session
-from edge.vision.regions import Region
+from edge.vision.regions import Region, bands
 
 STRIDES = (8, 16, 32)
 # A whole face in a region keeps this share of its height from the region's inner edges
@@ -91,15 +91,32 @@ def _whole(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Keep the faces of one region that no inner edge of the region cuts."""
     boxes, scores, points = part
+    inside = _inside(boxes, region, width, height)
+    return boxes[inside], scores[inside], points[inside]
+
+
+def _inside(boxes: FloatArray, region: Region, width: int, height: int) -> BoolArray:
+    """Boxes that no inner edge of ``region`` cuts (frame edges do not count)."""
     # A cut face's box ends just inside the cut (narrow, full height): keep a margin.
     margin = CUT_MARGIN * (boxes[:, 3] - boxes[:, 1])
-    inside = (
+    inside: BoolArray = (
         ((boxes[:, 0] >= region.x0 + margin) | (region.x0 <= 0))
         & ((boxes[:, 1] >= region.y0 + margin) | (region.y0 <= 0))
         & ((boxes[:, 2] <= region.x1 - margin) | (region.x1 >= width))
         & ((boxes[:, 3] <= region.y1 - margin) | (region.y1 >= height))
     )
-    return boxes[inside], scores[inside], points[inside]
+    return inside
+
+
+def _not_whole_in(
+    part: tuple[FloatArray, FloatArray, FloatArray], regions: Sequence[Region], w: int, h: int
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The faces of ``part`` that none of ``regions`` holds whole."""
+    boxes, scores, points = part
+    keep = np.ones(len(boxes), bool)
+    for region in regions:
+        keep &= ~_inside(boxes, region, w, h)
+    return boxes[keep], scores[keep], points[keep]
 
 
 class YuNetDetector:
@@ -174,12 +191,29 @@ class YuNetDetector:
         keep = nms(boxes, scores, self.cfg.nms_iou)
         return Detections(boxes[keep], scores[keep], six_points(points[keep]))
 
+    def _passes(self, image: ImageArray, regions: Sequence[Region]) -> Detections:
+        """Each region in passes of at most ``max_pass_pixels`` (``regions.bands``), faces
+        cut by an inner edge dropped, NMS across all.
+
+        Of a banded region's coarser passes only the faces no finer band holds whole are
+        kept: the others the bands found at the region's own resolution, as one pass would.
+        """
+        h, w = image.shape[:2]
+        parts = []
+        for region in regions:
+            passes = bands(region, self.cfg.max_pass_pixels)
+            fine = [p for p in passes if p.scale == region.scale]
+            for p in passes:
+                part = _whole(self._run(image, p), p, w, h)
+                if p.scale != region.scale:
+                    part = _not_whole_in(part, fine, w, h)
+                parts.append(part)
+        return self._finish(parts)
+
     def detect(self, image: ImageArray) -> Detections:
         """Faces in one BGR frame, after NMS, with keypoints in the node's 6-point order."""
         h, w = image.shape[:2]
-        return self._finish(
-            [self._run(image, Region(0, 0, w, h, scale)) for scale in self.cfg.effective_scales]
-        )
+        return self._passes(image, [Region(0, 0, w, h, s) for s in self.cfg.effective_scales])
 
     def detect_regions(self, image: ImageArray, regions: Sequence[Region]) -> Detections:
         """Faces inside ``regions`` only (each at its own scale), NMS across all of them.
@@ -188,5 +222,4 @@ class YuNetDetector:
         NMS would not pair it with the whole face found in a neighbouring region, and the
         tracker would see two people. (A whole face has its own padded region.)
         """
-        h, w = image.shape[:2]
-        return self._finish([_whole(self._run(image, r), r, w, h) for r in regions])
+        return self._passes(image, regions)

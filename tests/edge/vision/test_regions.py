@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
 from edge.vision.regions import (
+    BAND_OVERLAP,
     Region,
     align,
+    bands,
     face_regions,
     face_scale,
     full_cost,
@@ -86,3 +90,39 @@ def test_regions_outside_the_frame_are_dropped_and_edges_clipped() -> None:
 def test_an_empty_region_is_an_error() -> None:
     with pytest.raises(ValueError, match="empty region"):
         Region(10, 10, 10, 20, 1.0)
+
+
+def test_a_region_within_the_budget_is_one_pass() -> None:
+    region = Region(0, 0, 1280, 720, 1.0)  # 1280x736 model pixels
+    assert bands(region, 1_300_000) == [region]
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "scale", "budget"),
+    [(1920, 1080, 1.0, 1_300_000), (1920, 1080, 1.0, 900_000), (3840, 2160, 1.0, 1_300_000),
+     (3840, 2160, 1.5, 1_300_000), (1920, 1081, 1.0, 1_000_000), (1000, 4000, 1.0, 1_300_000),
+     (2592, 1944, 1.0, 2_000_000)],
+)  # fmt: skip
+def test_bands_cover_the_region_overlap_and_stay_within_the_budget(
+    width: int, height: int, scale: float, budget: int
+) -> None:
+    region = Region(0, 0, width, height, scale)
+    passes = bands(region, budget)
+    fine = sorted((p for p in passes if p.scale == scale), key=lambda p: p.y0)
+    assert len(fine) >= 2
+    assert all(p.cost <= budget for p in passes)
+    assert all((p.x0, p.x1) == (0, width) for p in passes)  # full width
+    assert fine[0].y0 == 0
+    assert fine[-1].y1 == height
+    for upper, lower in itertools.pairwise(fine):
+        assert upper.y1 - lower.y0 >= BAND_OVERLAP * scale - 1  # a tall face is whole in one
+    # The faces too tall for a band: the region again at twice the scale, itself banded.
+    coarse = [p for p in passes if p.scale != scale]
+    assert min(p.scale for p in coarse) == 2 * scale
+    assert min(p.y0 for p in coarse) == 0
+    assert max(p.y1 for p in coarse) == height
+
+
+def test_a_region_too_wide_for_useful_bands_stays_one_pass() -> None:
+    region = Region(0, 0, 8000, 600, 1.0)  # bands of a 262k budget would be 32 px tall
+    assert bands(region, 262_144) == [region]

@@ -10,7 +10,7 @@ import pytest
 
 from edge.config import DetectorConfig
 from edge.types import FloatArray
-from edge.vision.regions import Region
+from edge.vision.regions import Region, bands
 from edge.vision.yunet import STRIDES, YuNetDetector, decode, six_points
 
 MODELS = Path(__file__).resolve().parents[3] / "models" / "build"
@@ -172,3 +172,27 @@ def test_a_face_cut_by_a_region_edge_is_dropped(yunet: YuNetDetector) -> None:
     right = int(first[2] + 0.5 * (first[3] - first[1]))  # half a face height of margin
     with_margin = yunet.detect_regions(image.copy(), [Region(400, 200, right, 640, 1.0)])
     assert len(with_margin) >= 1
+
+
+def test_a_1080p_frame_in_bands_finds_each_face_once_as_one_pass_does(
+    yunet: YuNetDetector,
+) -> None:
+    from models.yunet_check import parity_image
+
+    image = np.zeros((1080, 1920, 3), np.uint8)
+    # 1920x1080 at the default budget: bands [0, 652) and [428, 1080) plus a pass at 2x.
+    assert [(p.y0, p.y1, p.scale) for p in bands(Region(0, 0, 1920, 1080, 1.0), 1_300_000)] == [
+        (0, 652, 1.0), (428, 1080, 1.0), (0, 1080, 2.0)
+    ]  # fmt: skip
+    two = np.kron(parity_image(), np.ones((2, 2, 1), np.uint8))  # 240x360, faces 64-128 px
+    image[300:540, 100:460] = two  # across the upper band's start of the overlap
+    image[560:800, 600:960] = two  # across the lower band's end of the overlap
+    four = np.kron(parity_image(), np.ones((4, 4, 1), np.uint8))  # 480x720, faces 128-256 px
+    image[300:780, 1100:1820] = four  # faces taller than the overlap: the 2x pass
+    banded = yunet.detect(image.copy())
+    one_pass = YuNetDetector.from_dir(MODELS, DetectorConfig(max_pass_pixels=33_554_432))
+    single = one_pass.detect(image.copy())
+    assert len(single) == 12
+    assert len(banded) == 12, "no face lost at a seam and none found twice"
+    order_b, order_s = np.argsort(banded.boxes[:, 0]), np.argsort(single.boxes[:, 0])
+    np.testing.assert_allclose(banded.boxes[order_b], single.boxes[order_s], atol=12)
