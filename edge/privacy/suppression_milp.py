@@ -1,4 +1,4 @@
-"""Optimal complementary suppression as a mixed-integer program (scipy.optimize.milp / HiGHS).
+"""Optimal complementary suppression as a mixed-integer program (HiGHS, ``edge.privacy.highs``).
 
 The model is the compact cell-suppression formulation of Fischetti & Salazar (the one
 behind tau-ARGUS's optimal method) with an upper protection requirement:
@@ -22,15 +22,12 @@ nothing and is published again.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-if TYPE_CHECKING:
-    from scipy.optimize import Bounds, LinearConstraint, OptimizeResult
+from edge.privacy import highs
 
 FloatArray = npt.NDArray[np.float64]
 TOL = 1e-6
@@ -55,27 +52,32 @@ def complete(
     possible), so that the certificates, which move cells relative to this table, are not
     hemmed in by an unknown cell sitting at 0 only because an LP vertex put it there.
     """
-    # scipy only when a window needs the solver: its import costs ~48 MiB and ~0.4 s.
-    from scipy.optimize import linprog
-
     if not unknown:
         return values
     a = constraints.astype(np.float64)
     known = np.ones(len(values), dtype=bool)
     known[unknown] = False
     rhs = -(a[:, known] @ values[known])
-    n = len(unknown)
+    n, m = len(unknown), a.shape[0]
     # Variables: the unknown cells, then t; maximise t subject to every unknown cell >= t.
-    res = linprog(
-        np.concatenate([np.zeros(n), [-1.0]]),
-        A_ub=np.hstack([-np.eye(n), np.ones((n, 1))]),
-        b_ub=np.zeros(n),
-        A_eq=np.hstack([a[:, unknown], np.zeros((a.shape[0], 1))]),
-        b_eq=rhs,
-        bounds=[(0, None)] * n + [(0, float(np.abs(values).sum()) + 1)],
-        method="highs",
+    res = highs.solve(
+        highs.Program(
+            np.concatenate([np.zeros(n), [-1.0]]),
+            np.zeros(n + 1),
+            np.concatenate([np.full(n, np.inf), [float(np.abs(values).sum()) + 1]]),
+            highs.Coo.dense(
+                np.vstack(
+                    [
+                        np.hstack([-np.eye(n), np.ones((n, 1))]),
+                        np.hstack([a[:, unknown], np.zeros((m, 1))]),
+                    ]
+                )
+            ),
+            np.concatenate([np.full(n, -np.inf), rhs]),
+            np.concatenate([np.zeros(n), rhs]),
+        )
     )
-    if res.status != 0 or res.x is None:
+    if res.status != "optimal" or res.x is None:
         raise SolverFailed("the known cells admit no non-negative completion")
     out = values.copy()
     out[unknown] = res.x[:n]
@@ -104,10 +106,6 @@ def solve(
     time_limit_s: float,
 ) -> MilpAnswer:
     """Cheapest set of candidates under which every primary cell could hold ``reach`` or more."""
-    # scipy only when a window needs the solver: its import costs ~48 MiB and ~0.4 s.
-    from scipy import sparse
-    from scipy.optimize import Bounds, LinearConstraint
-
     support = sorted({*primary, *candidates})
     pos = {cell: s for s, cell in enumerate(support)}
     sub = constraints[:, support]
@@ -121,30 +119,28 @@ def solve(
     cpos = np.array([pos[c] for c in candidates], dtype=np.int64)
     cert = _certificate_rows(sub, cpos, need, down)
     cuts = _implied_rows(sub, guarded, cpos, need, down, first_row=len(cert.lower))
-    matrix = sparse.csr_array(
-        (
-            np.concatenate([cert.vals, cuts.vals]),
-            (np.concatenate([cert.rows, cuts.rows]), np.concatenate([cert.cols, cuts.cols])),
-        ),
-        shape=(len(cert.lower) + len(cuts.lower), n_c + blocks * n_s),
+    matrix = highs.Coo(
+        np.concatenate([cert.rows, cuts.rows]),
+        np.concatenate([cert.cols, cuts.cols]),
+        np.concatenate([cert.vals, cuts.vals]),
+        (len(cert.lower) + len(cuts.lower), n_c + blocks * n_s),
     )
     lb = np.concatenate([np.zeros(n_c), -down.ravel()])
     ub = np.concatenate([np.ones(n_c), np.repeat(need, n_s)])
     for q, s in enumerate(guarded):
         lb[n_c + q * n_s + s] = need[q]  # certificate q raises its primary cell to reach
-    res = _run(
+    program = highs.Program(
         np.concatenate([weights, np.zeros(blocks * n_s)]),
-        np.concatenate([np.ones(n_c, np.int64), np.zeros(blocks * n_s, np.int64)]),
-        Bounds(lb, ub),
-        LinearConstraint(
-            matrix,
-            np.concatenate([cert.lower, cuts.lower]),
-            np.concatenate([cert.upper, cuts.upper]),
-        ),
-        time_limit_s,
+        lb,
+        ub,
+        matrix,
+        np.concatenate([cert.lower, cuts.lower]),
+        np.concatenate([cert.upper, cuts.upper]),
+        integer=np.concatenate([np.ones(n_c, bool), np.zeros(blocks * n_s, bool)]),
     )
-    z = np.asarray(res.x[:n_c]) > 0.5
-    ys = np.asarray(res.x[n_c:]).reshape(blocks, n_s)
+    solution, optimal = _run(program, time_limit_s)
+    z = solution[:n_c] > 0.5
+    ys = solution[n_c:].reshape(blocks, n_s)
     chosen = {c for c, on in zip(candidates, z, strict=True) if on}
     withheld = np.array([c in chosen or c in primary for c in support])
     big = float(need.max())
@@ -159,7 +155,7 @@ def solve(
     # A withheld candidate that no certificate moves protects nothing: publish it.
     moved = np.abs(ys).max(axis=0, initial=0.0) > TOL * max(1.0, big)
     kept = {c for c in chosen if moved[pos[c]]}
-    return MilpAnswer(frozenset({*primary, *kept}), proven_optimal=res.status == 0)
+    return MilpAnswer(frozenset({*primary, *kept}), proven_optimal=optimal)
 
 
 def _certificate_rows(
@@ -245,41 +241,17 @@ def _implied_rows(
 
 
 # Measured on these models: symmetry detection and the feasibility-jump heuristic cost
-# more than they save (median solve ~13 -> ~8 ms). scipy passes them to HiGHS verbatim.
+# more than they save (median solve ~13 -> ~8 ms). A HiGHS without one ignores it.
 _TUNING = {"mip_detect_symmetry": False, "mip_heuristic_run_feasibility_jump": False}
 
 
-def _run(
-    cost: FloatArray,
-    integrality: npt.NDArray[np.int64],
-    bounds: Bounds,
-    constraints: LinearConstraint,
-    time_limit_s: float,
-) -> OptimizeResult:
-    """One HiGHS solve; without the tuning options if this scipy's HiGHS lacks one."""
-    # scipy only when a window needs the solver: its import costs ~48 MiB and ~0.4 s.
-    from scipy.optimize import milp
-
-    plain: Any = {"time_limit": time_limit_s, "mip_rel_gap": 0.0}
-    tuned: Any = {**plain, **_TUNING}
-    for attempt in (tuned, plain):
-        try:
-            with warnings.catch_warnings():
-                # scipy warns that it passes options it does not know to HiGHS verbatim.
-                warnings.simplefilter("ignore", RuntimeWarning)
-                res = milp(
-                    cost,
-                    integrality=integrality,
-                    bounds=bounds,
-                    constraints=constraints,
-                    options=attempt,
-                )
-        except AttributeError:  # an older HiGHS without one of the tuning options
-            continue
-        if res.x is None:
-            raise SolverFailed(f"HiGHS status {res.status}: {res.message}")
-        return res
-    raise SolverFailed("scipy's HiGHS refused the solver options")
+def _run(program: highs.Program, time_limit_s: float) -> tuple[FloatArray, bool]:
+    """One HiGHS solve of the MIP: its solution (the best one found when the time limit
+    passes) and whether it is proven optimal."""
+    res = highs.solve(program, options={"time_limit": time_limit_s, "mip_rel_gap": 0.0, **_TUNING})
+    if res.x is None:
+        raise SolverFailed(f"HiGHS: {res.status}, no feasible answer")
+    return res.x, res.status == "optimal"
 
 
 def _representatives(sub: npt.NDArray[np.int8], primary: list[int]) -> list[int]:
@@ -331,23 +303,30 @@ def intervals(
     constraints: npt.NDArray[np.int8], x: FloatArray, withheld: list[int]
 ) -> list[tuple[float, float]]:
     """Each withheld cell's [min, max] over non-negative tables agreeing with the rest (LP)."""
-    # scipy only when a window needs the solver: its import costs ~48 MiB and ~0.4 s.
-    from scipy.optimize import linprog
-
     if not withheld:
         return []
-    a = constraints[:, withheld].astype(np.float64)
+    a = highs.Coo.dense(constraints[:, withheld])
     published = np.ones(len(x), dtype=bool)
     published[withheld] = False
     rhs = -(constraints[:, published].astype(np.float64) @ x[published])
+    n = len(withheld)
+    zero, inf = np.zeros(n), np.full(n, np.inf)
     out = []
-    for pos in range(len(withheld)):
-        c = np.zeros(len(withheld))
+    for pos in range(n):
+        c = np.zeros(n)
         c[pos] = 1.0
-        lo = linprog(c, A_eq=a, b_eq=rhs, bounds=(0, None), method="highs")
-        hi = linprog(-c, A_eq=a, b_eq=rhs, bounds=(0, None), method="highs")
-        if lo.status != 0 or lo.fun is None or hi.status not in (0, 3):
+        lo = highs.solve(highs.Program(c, zero, inf, a, rhs, rhs))
+        hi = highs.solve(highs.Program(-c, zero, inf, a, rhs, rhs))
+        if (
+            lo.status != "optimal"
+            or lo.objective is None
+            or hi.status
+            not in (
+                "optimal",
+                "unbounded",
+            )
+        ):
             raise SolverFailed("the published cells admit no non-negative table")
-        top = np.inf if hi.status == 3 or hi.fun is None else -float(hi.fun)
-        out.append((float(lo.fun), top))
+        top = np.inf if hi.status == "unbounded" or hi.objective is None else -hi.objective
+        out.append((lo.objective, top))
     return out

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 NOT_IN_BASE = (
     "collector", "simulator", "models", "starlette", "uvicorn", "psycopg", "anyio",
     "motmetrics", "onnx", "tflite2onnx", "ai_edge_litert", "hypothesis",
-    "pytest", "playwright", "elftools",
+    "pytest", "playwright", "elftools", "scipy",
 )  # fmt: skip
 
 PRELUDE = """
@@ -70,6 +70,8 @@ def test_node_runs_with_the_base_install_alone(
     windows = [json.loads(m.payload) for m in watcher.received("kazoe/v1/node-a/counts")]
     assert windows, "the node published its windows"
     assert sum(w["people"] or 0 for w in windows) == clip.people
+    # Small cells were withheld: the suppression solver (HiGHS) ran without scipy.
+    assert any(w["suppressed"] for w in windows), windows
 
 
 def test_the_import_hook_really_blocks() -> None:

@@ -180,13 +180,16 @@ def test_a_1080p_frame_in_bands_finds_each_face_once_as_one_pass_does(
     from models.yunet_check import parity_image
 
     image = np.zeros((1080, 1920, 3), np.uint8)
-    # 1920x1080 at the default budget: bands [0, 652) and [428, 1080) plus a pass at 2x.
-    assert [(p.y0, p.y1, p.scale) for p in bands(Region(0, 0, 1920, 1080, 1.0), 1_300_000)] == [
-        (0, 652, 1.0), (428, 1080, 1.0), (0, 1080, 2.0)
+    # 1920x1080 at the default budget: three bands plus a pass at twice the scale.
+    budget = DetectorConfig().max_pass_pixels
+    assert [(p.y0, p.y1, p.scale) for p in bands(Region(0, 0, 1920, 1080, 1.0), budget)] == [
+        (0, 510, 1.0), (286, 796, 1.0), (572, 1080, 1.0), (0, 1080, 2.0)
     ]  # fmt: skip
     two = np.kron(parity_image(), np.ones((2, 2, 1), np.uint8))  # 240x360, faces 64-128 px
-    image[300:540, 100:460] = two  # across the upper band's start of the overlap
-    image[560:800, 600:960] = two  # across the lower band's end of the overlap
+    # Faces across the first band's end (y 510) and the third's start (572) ...
+    image[389:629, 100:460] = two
+    # ... and across the second band's end (796): each is whole only in the next band.
+    image[611:851, 600:960] = two
     four = np.kron(parity_image(), np.ones((4, 4, 1), np.uint8))  # 480x720, faces 128-256 px
     image[300:780, 1100:1820] = four  # faces taller than the overlap: the 2x pass
     banded = yunet.detect(image.copy())
