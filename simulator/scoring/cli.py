@@ -60,6 +60,13 @@ def render(result: Score, truth: SceneTruth) -> str:
             f"   abs error {_num(result.female_share_error_pp, '.1f', ' pp')}"
             f"   (node gender unknown: {result.gender_unknown_counted})"
         )
+    if result.gender_windows_published < result.gender_windows:
+        lines.append(
+            f"  where published ({result.gender_windows_published} of {result.gender_windows}"
+            f" windows): truth {_num(result.female_share_truth_published, '.1f', ' %')}"
+            f"   counted {_num(result.female_share_counted_published, '.1f', ' %')}"
+            f"   abs error {_num(result.female_share_error_published_pp, '.1f', ' pp')}"
+        )
     if result.bands:
         merges = "; ".join(f"{n} = {' + '.join(b)}" for n, b in result.band_merges.items())
         lines.append(

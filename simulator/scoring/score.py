@@ -57,6 +57,13 @@ class Score:
     female_share_truth: float | None = None
     female_share_counted: float | None = None
     female_share_error_pp: float | None = None
+    # Over the windows whose female and male cells were both published only (the truth of
+    # the labelled people who exited in those windows): a share even when k withholds one.
+    gender_windows_published: int = 0
+    gender_windows: int = 0
+    female_share_truth_published: float | None = None
+    female_share_counted_published: float | None = None
+    female_share_error_published_pp: float | None = None
     gender_unknown_counted: int = 0
     bands: list[BandRow] = field(default_factory=list)
     band_merges: dict[str, list[str]] = field(default_factory=dict)
@@ -267,6 +274,37 @@ def _gender(result: Score, truth: SceneTruth, published: list[NodeWindow]) -> No
         result.female_share_counted = 100 * c_female / (c_female + c_male)
     if result.female_share_truth is not None and result.female_share_counted is not None:
         result.female_share_error_pp = abs(result.female_share_counted - result.female_share_truth)
+    _gender_where_published(result, truth, [w for w in published if w.gender is not None])
+
+
+def _gender_where_published(
+    result: Score, truth: SceneTruth, with_gender: list[NodeWindow]
+) -> None:
+    """The female share over the windows whose female and male cells were both published,
+    against the labelled people who exited in those windows."""
+    complete = [
+        (w, w.gender)
+        for w in with_gender
+        if w.gender is not None and all(w.gender.get(c, 0) is not None for c in ("female", "male"))
+    ]
+    result.gender_windows, result.gender_windows_published = len(with_gender), len(complete)
+    starts = {w.start for w, _ in complete}
+    labelled = [
+        p
+        for p in truth.people
+        if p.gender is not None and _window_of(result.t0 + p.exit_s, result.window_s) in starts
+    ]
+    c_female = sum(g.get("female") or 0 for _, g in complete)
+    c_male = sum(g.get("male") or 0 for _, g in complete)
+    if not labelled or not c_female + c_male:
+        return
+    result.female_share_truth_published = (
+        100 * sum(p.gender == "female" for p in labelled) / len(labelled)
+    )
+    result.female_share_counted_published = 100 * c_female / (c_female + c_male)
+    result.female_share_error_published_pp = abs(
+        result.female_share_counted_published - result.female_share_truth_published
+    )
 
 
 def _ages(result: Score, truth: SceneTruth, published: list[NodeWindow]) -> None:

@@ -180,6 +180,32 @@ def test_a_withheld_gender_cell_makes_the_female_share_na(
     assert (doc["female_share_counted"], doc["female_share_error_pp"]) == (None, None)
 
 
+def test_the_female_share_is_also_scored_over_the_windows_that_published_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Window 1 withholds its male cell; window 2 (truth: one woman, one man) says 2 women.
+    counts = counts_file(
+        tmp_path,
+        [
+            window(1, 2, {"female": 1, "male": None, "unknown": 0}, {"20-29": 1, "30-39": 1},
+                   suppressed=["gender.male"]),
+            window(2, 2, {"female": 2, "male": 0, "unknown": 0}, {"13-19": 1, "0-12": 1}),
+        ],
+    )  # fmt: skip
+    truth = str(truth_file(tmp_path, PEOPLE))
+    code, out, _ = run(capsys, "--truth", truth, "--counts", str(counts))
+    assert code == 0
+    assert "female share    truth 50.0 %   counted n/a   abs error n/a" in out
+    assert (
+        "  where published (1 of 2 windows): truth 50.0 %   counted 100.0 %   abs error 50.0 pp"
+        in out
+    )
+    code, out, _ = run(capsys, "--truth", truth, "--counts", str(counts), "--json")
+    doc = json.loads(out)
+    assert (doc["gender_windows_published"], doc["gender_windows"]) == (1, 2)
+    assert doc["female_share_error_published_pp"] == 50.0
+
+
 def test_truth_is_binned_by_the_counts_window_and_start(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
