@@ -40,6 +40,7 @@ check: venv
 
 bench: models
 	$(BIN)/python -m simulator.bench
+	$(BIN)/python -m simulator.bench --part scene --no-peer --width 1920 --height 1080
 	@if [ -f ../shared/data/fairface/ground_truth.json ]; then \
 		$(BIN)/python -m simulator.cli accuracy; \
 	else echo "kazoe-sim accuracy: skipped (no FairFace subset at ../shared/data/fairface)"; fi
