@@ -12,6 +12,7 @@ this module keeps off the node's output.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -80,14 +81,23 @@ def _instance() -> Any:
     import highspy
 
     sys.stdout.flush()
-    saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 1)  # the banner is printed by HiGHS's C++ constructor, to fd 1
+    # The banner is printed by HiGHS's C++ constructor to fd 1: point fd 1 at a pipe for
+    # that call (a pipe, not /dev/null: the node opens no file for writing outside its state
+    # directory) and drop what it holds (a few hundred bytes, well inside the pipe buffer).
+    read_end, write_end = os.pipe()
+    saved = os.dup(1)
+    os.dup2(write_end, 1)
     try:
         return highspy.Highs()  # type: ignore[no-untyped-call]
     finally:
         os.dup2(saved, 1)
         os.close(saved)
-        os.close(null)
+        os.close(write_end)
+        os.set_blocking(read_end, False)
+        with contextlib.suppress(BlockingIOError):
+            while os.read(read_end, 65536):
+                pass
+        os.close(read_end)
 
 
 def _colwise(a: Coo) -> tuple[IntArray, IntArray, FloatArray]:
