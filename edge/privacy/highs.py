@@ -144,7 +144,9 @@ def solve(program: Program, options: dict[str, bool | int | float] | None = None
         h.run()
         model = h.getModelStatus()
         info = h.getInfo()
-        feasible = info.primal_solution_status == 2  # kSolutionStatusFeasible
+        feasible = info.primal_solution_status == int(
+            highspy.SolutionStatus.kSolutionStatusFeasible
+        )
         x = np.array(h.getSolution().col_value, np.float64) if feasible else None
         objective = float(info.objective_function_value) if feasible else None
         h.clearModel()

@@ -311,21 +311,14 @@ def intervals(
     rhs = -(constraints[:, published].astype(np.float64) @ x[published])
     n = len(withheld)
     zero, inf = np.zeros(n), np.full(n, np.inf)
+    top_found = {"optimal", "unbounded"}
     out = []
     for pos in range(n):
         c = np.zeros(n)
         c[pos] = 1.0
         lo = highs.solve(highs.Program(c, zero, inf, a, rhs, rhs))
         hi = highs.solve(highs.Program(-c, zero, inf, a, rhs, rhs))
-        if (
-            lo.status != "optimal"
-            or lo.objective is None
-            or hi.status
-            not in (
-                "optimal",
-                "unbounded",
-            )
-        ):
+        if lo.status != "optimal" or lo.objective is None or hi.status not in top_found:
             raise SolverFailed("the published cells admit no non-negative table")
         top = np.inf if hi.status == "unbounded" or hi.objective is None else -hi.objective
         out.append((lo.objective, top))

@@ -259,13 +259,10 @@ def _gender(result: Score, truth: SceneTruth, published: list[NodeWindow]) -> No
     result.gender_unknown_counted = sum((w.gender or {}).get("unknown") or 0 for w in published)
     if known:
         result.female_share_truth = 100 * women / known
+    _gender_where_published(result, truth, [w for w in published if w.gender is not None])
     # A withheld female or male cell hides part of the split: any share would be a guess
     # (all the withheld people might be women), so the share is n/a, not 100 % or 0 %.
-    withheld = sum(
-        any(w.gender.get(cell, 0) is None for cell in ("female", "male"))
-        for w in published
-        if w.gender is not None
-    )
+    withheld = result.gender_windows - result.gender_windows_published
     if withheld:
         result.notes.append(
             f"gender withheld in {withheld} window(s) (cells below k): female share n/a"
@@ -274,7 +271,6 @@ def _gender(result: Score, truth: SceneTruth, published: list[NodeWindow]) -> No
         result.female_share_counted = 100 * c_female / (c_female + c_male)
     if result.female_share_truth is not None and result.female_share_counted is not None:
         result.female_share_error_pp = abs(result.female_share_counted - result.female_share_truth)
-    _gender_where_published(result, truth, [w for w in published if w.gender is not None])
 
 
 def _gender_where_published(
@@ -283,19 +279,19 @@ def _gender_where_published(
     """The female share over the windows whose female and male cells were both published,
     against the labelled people who exited in those windows."""
     complete = [
-        (w, w.gender)
+        w
         for w in with_gender
-        if w.gender is not None and all(w.gender.get(c, 0) is not None for c in ("female", "male"))
+        if all((w.gender or {}).get(c, 0) is not None for c in ("female", "male"))
     ]
     result.gender_windows, result.gender_windows_published = len(with_gender), len(complete)
-    starts = {w.start for w, _ in complete}
+    starts = {w.start for w in complete}
     labelled = [
         p
         for p in truth.people
         if p.gender is not None and _window_of(result.t0 + p.exit_s, result.window_s) in starts
     ]
-    c_female = sum(g.get("female") or 0 for _, g in complete)
-    c_male = sum(g.get("male") or 0 for _, g in complete)
+    c_female = sum((w.gender or {}).get("female") or 0 for w in complete)
+    c_male = sum((w.gender or {}).get("male") or 0 for w in complete)
     if not labelled or not c_female + c_male:
         return
     result.female_share_truth_published = (
