@@ -205,13 +205,31 @@ class QualityConfig(_Section):
 
 
 AttributeModel = Literal["cydral", "faceres", "faceapi", "faceres-deep"]
+DEFAULT_GENDER_MODELS: tuple[AttributeModel, ...] = ("faceres-deep",)
+DEFAULT_AGE_MODEL: AttributeModel = "faceapi"
 DEFAULT_GENDER_WEIGHTS: dict[AttributeModel, float] = {
     "cydral": 0.5,
     "faceapi": 1.0,
     "faceres-deep": 0.5,
 }
 # Age = (1 - sum of these) x age_model's age + each weight x that network's age.
-DEFAULT_AGE_BLEND: dict[AttributeModel, float] = {"faceres-deep": 0.2}
+DEFAULT_AGE_BLEND: dict[AttributeModel, float] = {"faceres-deep": 0.485}
+# Logistic fusion of the default gender networks: p(male) = sigmoid(intercept + sum of
+# coefficient x logit(p(male) of that network)); fitted on all 540 FairFace photos with
+# YuNet detections by ``kazoe-sim fit-attributes`` (held-out figures: models/MODEL_CARD.md).
+DEFAULT_GENDER_LOGISTIC: dict[AttributeModel, float] = {"faceres-deep": 1.307}
+DEFAULT_GENDER_INTERCEPT = -1.0
+# The blended age's line fitted with it (age = offset + scale x blend): the networks' ages
+# regress towards the middle of the range; the fit stretches them back.
+DEFAULT_AGE_SCALE = 1.09
+DEFAULT_AGE_OFFSET = -0.7
+
+
+def _model_set(models: object) -> set[str] | None:
+    """The model names of a raw gender_models value (None when it is not a list of names)."""
+    if isinstance(models, list | tuple) and all(isinstance(m, str) for m in models):
+        return set(models)
+    return None
 
 
 class AttributesConfig(_Section):
@@ -244,7 +262,7 @@ class AttributesConfig(_Section):
         0.1, ge=0, lt=0.5, description="mean p(male) within 0.5 +/- margin counts as unknown"
     )
     gender_models: tuple[AttributeModel, ...] = Field(
-        ("cydral", "faceapi", "faceres-deep"),
+        DEFAULT_GENDER_MODELS,
         min_length=1,
         max_length=4,
         description="networks whose p(male) is averaged per face: cydral, faceres, faceapi, "
@@ -257,8 +275,21 @@ class AttributesConfig(_Section):
             "weights chosen on one half of FairFace (models/MODEL_CARD.md)"
         ),
     )
+    gender_logistic: dict[AttributeModel, Annotated[float, Field(ge=-20, le=20)]] = Field(
+        default_factory=lambda: dict(DEFAULT_GENDER_LOGISTIC),
+        description=(
+            "logistic fusion: p(male) = sigmoid(gender_intercept + sum of coefficient x "
+            "logit(each network's p(male))), one coefficient per gender model; {} averages "
+            "probabilities with gender_weights instead. Default: fitted on FairFace for the "
+            "default gender_models (kazoe-sim fit-attributes); with other gender_models it "
+            "defaults to {}"
+        ),
+    )
+    gender_intercept: float = Field(
+        DEFAULT_GENDER_INTERCEPT, ge=-20, le=20, description="with gender_logistic: its intercept"
+    )
     age_model: AttributeModel = Field(
-        "faceapi",
+        DEFAULT_AGE_MODEL,
         description="network whose age estimate is used: cydral, faceres, faceapi, faceres-deep",
     )
     age_blend: dict[AttributeModel, Annotated[float, Field(gt=0, lt=1)]] = Field(
@@ -267,6 +298,18 @@ class AttributesConfig(_Section):
             "other networks' ages mixed into age_model's: age = (1 - sum) x age_model + "
             "weight x each; {} uses age_model alone"
         ),
+    )
+    age_scale: float = Field(
+        DEFAULT_AGE_SCALE,
+        gt=0,
+        le=3,
+        description=(
+            "age = age_offset + age_scale x the blended age; default: fitted on FairFace for "
+            "the default age_model and age_blend (kazoe-sim fit-attributes), else 1"
+        ),
+    )
+    age_offset: float = Field(
+        DEFAULT_AGE_OFFSET, ge=-30, le=30, description="see age_scale (years); default else 0"
     )
     flip_average: bool = Field(
         True, description="faceres/faceapi: also run the mirrored crop and average the two"
@@ -280,6 +323,35 @@ class AttributesConfig(_Section):
             "about 1 per good frame) below this publishes its age and gender as unknown"
         ),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fitted_defaults(cls, data: object) -> object:
+        """The fitted fusion and age line are defaults only for the networks they were fitted
+        on: a config that picks other networks and leaves them out gets {} and (1, 0)."""
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        models = out.get("gender_models", DEFAULT_GENDER_MODELS)
+        if "gender_logistic" not in out and _model_set(models) != set(DEFAULT_GENDER_LOGISTIC):
+            out["gender_logistic"] = {}
+        same_age = out.get("age_model", DEFAULT_AGE_MODEL) == DEFAULT_AGE_MODEL and (
+            out.get("age_blend", DEFAULT_AGE_BLEND) == DEFAULT_AGE_BLEND
+        )
+        if not same_age:
+            out.setdefault("age_scale", 1.0)
+            out.setdefault("age_offset", 0.0)
+        return out
+
+    @model_validator(mode="after")
+    def _logistic_covers_models(self) -> AttributesConfig:
+        if self.gender_logistic and set(self.gender_logistic) != set(self.gender_models):
+            raise ValueError(
+                f"gender_logistic has coefficients for {sorted(self.gender_logistic)} but "
+                f"gender_models is {sorted(self.gender_models)}: give one coefficient per "
+                "gender model (kazoe-sim fit-attributes fits them) or set gender_logistic = {}"
+            )
+        return self
 
     @field_validator("gender_models")
     @classmethod

@@ -68,6 +68,11 @@ OWN_ARGS: dict[str, tuple[str, str, str]] = {
         "accuracy_main",
         "per-face age and gender accuracy on a labelled face folder (FairFace)",
     ),
+    "fit-attributes": (
+        "simulator.scoring.fit_attributes",
+        "fit_attributes_main",
+        "fit the gender fusion and age line on a labelled face folder, with held-out figures",
+    ),
     "facecheck": (
         "simulator.scenes.facecheck",
         "facecheck_main",

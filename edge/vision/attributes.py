@@ -101,21 +101,46 @@ class AttributeEstimator:
             return FaceAttributes(age=ages, p_male=p_male)
         faces = detections.select(good)
         results = {name: b.estimate(image, faces) for name, b in self.backends.items()}
-        weights = [self.cfg.gender_weights.get(m, 1.0) for m in self.cfg.gender_models]
-        p_male[good] = np.average(
-            [results[m][0] for m in self.cfg.gender_models], axis=0, weights=weights
-        )
+        p_male[good] = fuse_gender(results, self.cfg)
         ages[good] = blend_age(results, self.cfg)
         return FaceAttributes(age=ages, p_male=p_male)
 
 
-def blend_age(
-    results: dict[AttributeModel, tuple[FloatArray, FloatArray]], cfg: AttributesConfig
-) -> FloatArray:
-    """(1 - sum of the blend) x age_model's age + each blended network's weight x its age."""
+Results = dict[AttributeModel, tuple[FloatArray, FloatArray]]
+
+
+def logit(p: FloatArray) -> npt.NDArray[np.float64]:
+    """log(p / (1 - p)), p clipped to [LOGIT_CLIP, 1 - LOGIT_CLIP] (a network's 0 or 1)."""
+    q = np.clip(np.asarray(p, np.float64), LOGIT_CLIP, 1 - LOGIT_CLIP)
+    out: npt.NDArray[np.float64] = np.log(q / (1 - q))
+    return out
+
+
+LOGIT_CLIP = 1e-4
+
+
+def fuse_gender(results: Results, cfg: AttributesConfig) -> FloatArray:
+    """p(male) per face: the logistic fusion (``gender_logistic``) or, when that is {}, the
+    weighted mean of the gender networks' p(male) (``gender_weights``)."""
+    if cfg.gender_logistic:
+        z = cfg.gender_intercept + sum(
+            cfg.gender_logistic[m] * logit(results[m][0]) for m in cfg.gender_models
+        )
+        fused: FloatArray = (1 / (1 + np.exp(-z))).astype(np.float32)
+        return fused
+    weights = [cfg.gender_weights.get(m, 1.0) for m in cfg.gender_models]
+    mean: FloatArray = np.average(
+        [results[m][0] for m in cfg.gender_models], axis=0, weights=weights
+    ).astype(np.float32)
+    return mean
+
+
+def blend_age(results: Results, cfg: AttributesConfig) -> FloatArray:
+    """age_offset + age_scale x ((1 - sum of the blend) x age_model's age + each blended
+    network's weight x its age), never below 0."""
     blend = {m: w for m, w in cfg.age_blend.items() if m != cfg.age_model}
     age = (1.0 - sum(blend.values())) * results[cfg.age_model][1].astype(np.float64)
     for model, weight in blend.items():
         age = age + weight * results[model][1]
-    out: FloatArray = age.astype(np.float32)
+    out: FloatArray = np.maximum(0.0, cfg.age_offset + cfg.age_scale * age).astype(np.float32)
     return out

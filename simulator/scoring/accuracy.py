@@ -383,7 +383,7 @@ def fairface_groups(files: Sequence[LabelledFile]) -> list[AgeGroup]:
     return sorted(groups, key=lambda g: g.lo)
 
 
-def _models(text: str) -> tuple[AttributeModel, ...]:
+def parse_models(text: str) -> tuple[AttributeModel, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     allowed: tuple[AttributeModel, ...] = ("cydral", "faceres", "faceapi", "faceres-deep")
     out = tuple(m for a in names for m in allowed if m == a)
@@ -466,8 +466,8 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
     try:
         defaults = AttributesConfig()
         cfg = AttributesConfig(
-            gender_models=_models(args.gender_models),
-            age_model=_models(args.age_model)[0],
+            gender_models=parse_models(args.gender_models),
+            age_model=parse_models(args.age_model)[0],
             flip_average=not args.no_flip,
         )
         if args.age_alone:

@@ -1,0 +1,356 @@
+"""Fit the gender fusion and the age line on a labelled face folder (``kazoe-sim fit-attributes``).
+
+Each photo goes, as in ``kazoe-sim accuracy``, alone on a grey canvas twice its size, through
+the node's default detector; the highest-scoring face goes through each network of the
+recipe (the node's own backends, flip averaging as configured), and only numbers are kept.
+
+- **Gender:** a logistic regression (scikit-learn, L2, C = 1) of the true gender on the
+  logit of each network's p(male): the node's ``gender_logistic`` and ``gender_intercept``.
+- **Age:** a least-squares line from the networks' ages to the middle of each photo's
+  labelled group (0-2 -> 1.5, 3-9 -> 6.5, 10-19 -> 15, ..., an open group such as 70+ ->
+  its start + 5), rewritten as the node's ``age_blend`` (each network's share), ``age_scale``
+  and ``age_offset``.
+
+To show what the fit is worth on photos it has not seen, the photos are split in two fixed
+halves: within each cell of gender x age group, in file order, the 1st, 3rd, ... photo is in
+half A, the 2nd, 4th, ... in half B. The report fits on A and scores B, fits on B and scores
+A, and prints the recipe fitted on all photos as an ``[attributes]`` snippet, beside the
+configured recipe's figures on the same faces.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
+from edge.config import AttributeModel, AttributesConfig, DetectorConfig
+from edge.errors import KazoeError
+from edge.ops.calibrate import on_canvas
+from edge.vision.attributes import AttributeBackend, Results, blend_age, fuse_gender, logit
+from edge.vision.attributes import open_backend as open_attribute_backend
+from edge.vision.face_detector import FaceDetector, open_detector
+from simulator.errors import SceneError
+from simulator.scenes.args import OneLineParser
+from simulator.scenes.faces import LabelledFile, read_labels
+from simulator.scenes.labels import AgeGroup
+from simulator.scoring.accuracy import CREDIT, FAIRFACE, REPO, fairface_groups, group_of
+from simulator.scoring.accuracy import parse_models
+
+BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+OPEN_GROUP_MIDDLE = 5  # years above the start of an open group (70+ -> 75)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Per found face: its labels, its half and each network's p(male) and age."""
+
+    male: BoolArray
+    group: IntArray  # index into groups
+    half_a: BoolArray
+    results: Results
+    groups: tuple[AgeGroup, ...]
+    photos: int  # shown, found or not
+
+    def select(self, mask: BoolArray) -> Results:
+        return {m: (p[mask], a[mask]) for m, (p, a) in self.results.items()}
+
+
+def halves(files: Sequence[LabelledFile]) -> list[bool]:
+    """True for half A: the 1st, 3rd, ... photo of each gender x age group cell, in order."""
+    seen: dict[tuple[object, object], int] = {}
+    out = []
+    for f in files:
+        cell = (f.label.gender, f.label.age_group)
+        seen[cell] = seen.get(cell, 0) + 1
+        out.append(seen[cell] % 2 == 1)
+    return out
+
+
+def collect(
+    files: Sequence[LabelledFile],
+    groups: Sequence[AgeGroup],
+    detector: FaceDetector,
+    backends: dict[AttributeModel, AttributeBackend],
+) -> Outputs:
+    """Every photo through the detector and each backend; numbers only."""
+    in_a = halves(files)
+    index = {g: i for i, g in enumerate(groups)}
+    male: list[bool] = []
+    group: list[int] = []
+    half_a: list[bool] = []
+    found: dict[AttributeModel, tuple[list[float], list[float]]] = {m: ([], []) for m in backends}
+    for item, a in zip(files, in_a, strict=True):
+        label = item.label
+        if label.gender is None or label.age_group not in index:
+            raise SceneError(f"{item.path.name}: needs a gender and an age group label")
+        image = cv2.imread(str(item.path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise SceneError(f"cannot decode {item.path}")
+        canvas = on_canvas(np.asarray(image, np.uint8))
+        image.fill(0)
+        try:
+            faces = detector.detect(canvas)
+            if not len(faces):
+                continue
+            best = faces.select(np.array([int(np.argmax(faces.scores))]))
+            for model, backend in backends.items():
+                p, age = backend.estimate(canvas, best)
+                found[model][0].append(float(p[0]))
+                found[model][1].append(float(age[0]))
+        finally:
+            canvas.fill(0)
+        male.append(label.gender == "male")
+        group.append(index[label.age_group])  # type: ignore[index]
+        half_a.append(a)
+    if not male:
+        raise SceneError("the detector found no face in any photo")
+    return Outputs(
+        male=np.array(male),
+        group=np.array(group, np.int64),
+        half_a=np.array(half_a),
+        results={m: (np.array(p), np.array(a)) for m, (p, a) in found.items()},
+        groups=tuple(groups),
+        photos=len(files),
+    )
+
+
+def middle(group: AgeGroup) -> float:
+    """The middle of a labelled group in years (its start + 5 when it is open ended)."""
+    return group.lo + OPEN_GROUP_MIDDLE if group.hi is None else (group.lo + group.hi + 1) / 2
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A fitted recipe, in the node's ``[attributes]`` terms."""
+
+    logistic: dict[AttributeModel, float]
+    intercept: float
+    age_blend: dict[AttributeModel, float]
+    age_scale: float
+    age_offset: float
+
+    def config(self, base: AttributesConfig) -> AttributesConfig:
+        return AttributesConfig(
+            **{
+                **base.model_dump(),
+                "gender_logistic": self.logistic,
+                "gender_intercept": self.intercept,
+                "age_blend": self.age_blend,
+                "age_scale": self.age_scale,
+                "age_offset": self.age_offset,
+            }
+        )
+
+    def toml(self) -> str:
+        coef = ", ".join(f'"{m}" = {c:.3f}' for m, c in self.logistic.items())
+        blend = ", ".join(f'"{m}" = {w:.3f}' for m, w in self.age_blend.items())
+        return "\n".join(
+            [
+                "[attributes]",
+                f"gender_logistic = {{ {coef} }}",
+                f"gender_intercept = {self.intercept:.3f}",
+                f"age_blend = {{ {blend} }}",
+                f"age_scale = {self.age_scale:.3f}",
+                f"age_offset = {self.age_offset:.2f}",
+            ]
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "gender_logistic": self.logistic,
+            "gender_intercept": self.intercept,
+            "age_blend": self.age_blend,
+            "age_scale": self.age_scale,
+            "age_offset": self.age_offset,
+        }
+
+
+def fit(out: Outputs, mask: BoolArray, cfg: AttributesConfig) -> Fit:
+    """Fit the fusion and the age line of ``cfg``'s networks on the faces in ``mask``."""
+    results = out.select(mask)
+    male = out.male[mask]
+    if male.all() or not male.any():
+        raise SceneError("the gender fit needs found faces of both genders")
+    x = np.stack([logit(results[m][0]) for m in cfg.gender_models], axis=1)
+    lr = LogisticRegression(C=1.0).fit(x, male)
+    logistic = {m: float(c) for m, c in zip(cfg.gender_models, lr.coef_[0], strict=True)}
+    age_models = cfg.age_models
+    ages = np.stack([results[m][1] for m in age_models], axis=1)
+    target = np.array([middle(out.groups[g]) for g in out.group[mask]])
+    line = LinearRegression().fit(ages, target)
+    coef = [float(c) for c in line.coef_]
+    scale = sum(coef)
+    if min(coef) <= 0 or not 0 < scale <= 3:
+        raise SceneError(
+            f"the age fit gave coefficients {[round(c, 3) for c in coef]} for "
+            f"{list(age_models)}: not a blend (each must be positive); drop a network"
+        )
+    return Fit(
+        logistic=logistic,
+        intercept=float(lr.intercept_[0]),
+        age_blend={m: c / scale for m, c in zip(age_models[1:], coef[1:], strict=True)},
+        age_scale=scale,
+        age_offset=float(line.intercept_),
+    )
+
+
+@dataclass(frozen=True)
+class Figures:
+    """A recipe's per-face figures on some faces."""
+
+    faces: int
+    gender: float
+    female: float
+    male: float
+    age_exact: float
+    age_within_one: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in vars(self).items()}
+
+
+def figures(out: Outputs, mask: BoolArray, cfg: AttributesConfig) -> Figures:
+    """Gender (p(male) against 0.5) and age-group accuracy of ``cfg`` on the faces in mask."""
+    results = out.select(mask)
+    male, truth = out.male[mask], out.group[mask]
+    right = (fuse_gender(results, cfg) > 0.5) == male
+    predicted = np.array([group_of(float(a), out.groups) for a in blend_age(results, cfg)])
+    return Figures(
+        faces=int(mask.sum()),
+        gender=float(right.mean()),
+        female=float(right[~male].mean()) if (~male).any() else float("nan"),
+        male=float(right[male].mean()) if male.any() else float("nan"),
+        age_exact=float((predicted == truth).mean()),
+        age_within_one=float((abs(predicted - truth) <= 1).mean()),
+    )
+
+
+@dataclass(frozen=True)
+class FitReport:
+    configured: dict[str, Figures]  # "A", "B", "all"
+    a_on_b: Figures
+    b_on_a: Figures
+    fitted: Fit
+    fitted_all: Figures  # in-sample
+
+    @property
+    def held_out_gender(self) -> float:
+        return (self.a_on_b.gender + self.b_on_a.gender) / 2
+
+    @property
+    def held_out_within_one(self) -> float:
+        return (self.a_on_b.age_within_one + self.b_on_a.age_within_one) / 2
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "configured": {k: f.as_dict() for k, f in self.configured.items()},
+            "fitted_on_a_scored_on_b": self.a_on_b.as_dict(),
+            "fitted_on_b_scored_on_a": self.b_on_a.as_dict(),
+            "held_out": {
+                "gender": round(self.held_out_gender, 4),
+                "age_within_one": round(self.held_out_within_one, 4),
+            },
+            "fitted_on_all": self.fitted.as_dict(),
+            "fitted_on_all_in_sample": self.fitted_all.as_dict(),
+        }
+
+    def text(self) -> str:
+        head = f"{'':34} {'faces':>5} {'gender':>6} {'female':>6} {'male':>6} {'exact':>6} {'±1':>6}"
+        rows = [(f"configured recipe, half {h}", f) for h, f in self.configured.items()]
+        rows += [
+            ("fitted on half A, scored on B", self.a_on_b),
+            ("fitted on half B, scored on A", self.b_on_a),
+            ("fitted on all (in sample)", self.fitted_all),
+        ]
+        lines = [head]
+        for name, f in rows:
+            lines.append(
+                f"{name:34} {f.faces:5d} {f.gender:6.3f} {f.female:6.3f} {f.male:6.3f} "
+                f"{f.age_exact:6.3f} {f.age_within_one:6.3f}"
+            )
+        lines.append(
+            f"held out (mean of the two halves): gender {self.held_out_gender:.3f}, "
+            f"age ±1 {self.held_out_within_one:.3f}"
+        )
+        lines.append("fitted on all photos:")
+        lines.append(self.fitted.toml())
+        return "\n".join(lines).replace("configured recipe, half all", "configured recipe, all")
+
+
+def report(out: Outputs, cfg: AttributesConfig) -> FitReport:
+    a, everyone = out.half_a, np.ones_like(out.half_a)
+    on_a, on_b, on_all = fit(out, a, cfg), fit(out, ~a, cfg), fit(out, everyone, cfg)
+    return FitReport(
+        configured={
+            "A": figures(out, a, cfg),
+            "B": figures(out, ~a, cfg),
+            "all": figures(out, everyone, cfg),
+        },
+        a_on_b=figures(out, ~a, on_a.config(cfg)),
+        b_on_a=figures(out, a, on_b.config(cfg)),
+        fitted=on_all,
+        fitted_all=figures(out, everyone, on_all.config(cfg)),
+    )
+
+
+def fit_attributes_main(argv: Sequence[str] | None = None) -> int:
+    p = OneLineParser(prog="kazoe-sim fit-attributes", description=__doc__)
+    p.add_argument(
+        "--faces", type=Path, default=FAIRFACE, help="FairFace folder (ground_truth.json)"
+    )
+    p.add_argument("--models", type=Path, default=REPO / "models" / "build")
+    p.add_argument(
+        "--gender-models",
+        default=",".join(AttributesConfig().gender_models),
+        help="networks fused for gender (default: the node's default)",
+    )
+    p.add_argument(
+        "--age-models",
+        default=",".join(AttributesConfig().age_models),
+        help="networks blended for age, age_model first (default: the node's default)",
+    )
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = p.parse_args(argv)
+    try:
+        gender_models, age_models = parse_models(args.gender_models), parse_models(args.age_models)
+        base = AttributesConfig(
+            gender_models=gender_models,
+            age_model=age_models[0],
+            age_blend={m: 0.5 / len(age_models) for m in age_models[1:]},
+        )
+        # Compared with the node's default recipe when the networks are its own, else with
+        # a plain mean of the networks (an even age blend).
+        default = AttributesConfig()
+        same = set(gender_models) == set(default.gender_models)
+        cfg = default if same and age_models == default.age_models else base
+    except ValueError as exc:
+        p.error(str(exc).splitlines()[0])
+    detector_cfg = DetectorConfig()
+    try:
+        files, _ = read_labels(args.faces, "fairface", None)
+        groups = fairface_groups(files)
+        detector = open_detector(args.models, detector_cfg)
+        wanted = dict.fromkeys((*cfg.gender_models, *cfg.age_models))
+        backends = {
+            m: open_attribute_backend(m, args.models, cfg, 1, detector.template) for m in wanted
+        }
+        result = report(collect(files, groups, detector, backends), cfg)
+    except (SceneError, KazoeError, OSError, cv2.error) as exc:
+        print(f"kazoe-sim fit-attributes: {exc}".splitlines()[0], file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+    else:
+        print(f"{len(files)} photos from {args.faces} ({CREDIT}); detector {detector_cfg.model}")
+        print(result.text())
+    return 0
