@@ -420,9 +420,20 @@ def _write_calibration(
 
 def describe_recipe(cfg: AttributesConfig, detector: DetectorConfig) -> str:
     """The report's recipe line: which networks, weights, blend, flip and detector."""
-    weights = ", ".join(f"{m} {cfg.gender_weights.get(m, 1.0):g}" for m in cfg.gender_models)
+    if cfg.gender_logistic:
+        terms = "".join(
+            f" {'-' if c < 0 else '+'} {abs(c):.3f} x logit({m})"
+            for m, c in cfg.gender_logistic.items()
+        )
+        recipe = f"gender = sigmoid({cfg.gender_intercept:.3f}{terms})"
+    else:
+        weights = ", ".join(f"{m} {cfg.gender_weights.get(m, 1.0):g}" for m in cfg.gender_models)
+        recipe = f"gender = weighted mean({weights})"
     blend = "".join(f" + {m} {w:g}" for m, w in cfg.age_blend.items() if m != cfg.age_model)
-    recipe = f"gender = weighted mean({weights}), age = {cfg.age_model}{blend}"
+    age = f"{cfg.age_model}{blend}"
+    if (cfg.age_scale, cfg.age_offset) != (1.0, 0.0):
+        age = f"{cfg.age_offset:g} + {cfg.age_scale:g} x ({age})"
+    recipe += f", age = {age}"
     box_nets = {"faceres", "faceapi", "faceres-deep"} & {*cfg.gender_models, *cfg.age_models}
     recipe += ", flip averaging" if cfg.flip_average and box_nets else ""
     return recipe + f"; detector {detector.model}"

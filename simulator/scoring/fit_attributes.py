@@ -265,7 +265,9 @@ class FitReport:
         }
 
     def text(self) -> str:
-        head = f"{'':34} {'faces':>5} {'gender':>6} {'female':>6} {'male':>6} {'exact':>6} {'±1':>6}"
+        head = (
+            f"{'':34} {'faces':>5} {'gender':>6} {'female':>6} {'male':>6} {'exact':>6} {'±1':>6}"
+        )
         rows = [(f"configured recipe, half {h}", f) for h, f in self.configured.items()]
         rows += [
             ("fitted on half A, scored on B", self.a_on_b),

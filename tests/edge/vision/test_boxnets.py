@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,14 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from edge.config import AttributesConfig
+from edge.config import (
+    DEFAULT_AGE_BLEND,
+    DEFAULT_AGE_OFFSET,
+    DEFAULT_AGE_SCALE,
+    DEFAULT_GENDER_INTERCEPT,
+    DEFAULT_GENDER_LOGISTIC,
+    AttributesConfig,
+)
 from edge.types import Detections, FloatArray, ImageArray
 from edge.vision import boxnets
 from edge.vision.attributes import AttributeBackend, AttributeEstimator
@@ -201,15 +209,61 @@ def _estimator(cfg: AttributesConfig) -> AttributeEstimator:
     return AttributeEstimator({m: backends[m] for m in {*cfg.gender_models, *cfg.age_models}}, cfg)
 
 
+def _sigmoid(z: float) -> float:
+    return 1 / (1 + math.exp(-z))
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+# The default: gender = sigmoid(intercept + coefficient x logit(FaceRes-deep's 0.7)); age =
+# offset + scale x ((1 - w) x face-api's 33 + w x FaceRes-deep's 43).
+DEFAULT_P = _sigmoid(
+    DEFAULT_GENDER_INTERCEPT + DEFAULT_GENDER_LOGISTIC["faceres-deep"] * _logit(0.7)
+)
+_W = DEFAULT_AGE_BLEND["faceres-deep"]
+DEFAULT_AGE = DEFAULT_AGE_OFFSET + DEFAULT_AGE_SCALE * ((1 - _W) * 33 + _W * 43)
+
+
 @pytest.mark.parametrize(
     ("cfg", "p_male", "age"),
     [
-        # default: gender (0.5 * 0.9 + 0.3 + 0.5 * 0.7) / 2, age 0.8 * 33 + 0.2 * 43
-        (AttributesConfig(), 0.55, 35.0),
-        (AttributesConfig(gender_weights={}), 0.6333333, 35.0),  # plain mean
+        (AttributesConfig(), DEFAULT_P, DEFAULT_AGE),
+        # a logistic fusion of two networks: sigmoid(0.5 + 1 x logit(0.9) + 2 x logit(0.3))
+        (
+            AttributesConfig(
+                gender_models=("cydral", "faceapi"),
+                gender_logistic={"cydral": 1.0, "faceapi": 2.0},
+                gender_intercept=0.5,
+            ),
+            _sigmoid(0.5 + _logit(0.9) + 2 * _logit(0.3)),
+            DEFAULT_AGE,
+        ),
+        # the previous default: weighted mean (0.5 x 0.9 + 0.3 + 0.5 x 0.7) / 2; other networks
+        # than the fitted ones fall back to the mean; another age blend to the plain line
+        (
+            AttributesConfig(
+                gender_models=("cydral", "faceapi", "faceres-deep"),
+                age_blend={"faceres-deep": 0.2},
+            ),
+            0.55,
+            0.8 * 33 + 0.2 * 43,
+        ),
+        (
+            AttributesConfig(
+                gender_models=("cydral", "faceapi", "faceres-deep"),
+                gender_weights={},
+                age_blend={"faceres-deep": 0.2},
+                age_scale=2.0,
+                age_offset=-1.0,
+            ),
+            0.6333333,
+            2 * (0.8 * 33 + 0.2 * 43) - 1,
+        ),  # plain mean; an explicit age line
         (AttributesConfig(gender_models=("cydral",), age_model="cydral", age_blend={}), 0.9, 25.0),
         (AttributesConfig(gender_models=("cydral", "faceapi"), age_blend={}), 0.5, 33.0),
-        # the previous default: Cydral 0.5, FaceRes 1, face-api 1; age face-api alone
+        # the default before that: Cydral 0.5, FaceRes 1, face-api 1; age face-api alone
         (
             AttributesConfig(
                 gender_models=("cydral", "faceres", "faceapi"),
@@ -220,11 +274,20 @@ def _estimator(cfg: AttributesConfig) -> AttributeEstimator:
             33.0,
         ),
         # age_blend naming age_model itself is ignored (it already has the rest)
-        (AttributesConfig(age_model="faceres-deep"), 0.55, 43.0),
+        (AttributesConfig(age_model="faceres-deep"), DEFAULT_P, 43.0),
     ],
-    ids=["ensemble", "plain-mean", "cydral-only", "without-faceres", "previous", "blend-self"],
+    ids=[
+        "default",
+        "logistic",
+        "weighted-mean",
+        "plain-mean",
+        "cydral-only",
+        "without-faceres",
+        "previous",
+        "blend-self",
+    ],
 )
-def test_ensemble_averages_gender_and_takes_age_from_one_model(
+def test_gender_fusion_and_age_blend_follow_the_config(
     cfg: AttributesConfig, p_male: float, age: float
 ) -> None:
     frame, det = _one_face((0, 0, 0))
@@ -233,6 +296,30 @@ def test_ensemble_averages_gender_and_takes_age_from_one_model(
     assert result.age is not None
     assert result.p_male.tolist() == pytest.approx([p_male])
     assert result.age.tolist() == pytest.approx([age])
+
+
+def test_fitted_fusion_is_the_default_only_for_the_networks_it_was_fitted_on() -> None:
+    assert AttributesConfig().gender_logistic == DEFAULT_GENDER_LOGISTIC
+    assert (AttributesConfig().age_scale, AttributesConfig().age_offset) == (
+        DEFAULT_AGE_SCALE,
+        DEFAULT_AGE_OFFSET,
+    )
+    other = AttributesConfig.model_validate({"gender_models": ["cydral"], "age_blend": {}})
+    assert other.gender_logistic == {}
+    assert (other.age_scale, other.age_offset) == (1.0, 0.0)
+    kept = AttributesConfig.model_validate({"age_model": "faceres", "age_scale": 1.2})
+    assert (kept.age_scale, kept.age_offset) == (1.2, 0.0)
+    with pytest.raises(ValidationError, match=r"gender_logistic has coefficients for \['cydral'\]"):
+        AttributesConfig(gender_models=("faceapi",), gender_logistic={"cydral": 1.0})
+
+
+def test_a_fitted_age_line_never_goes_below_zero() -> None:
+    cfg = AttributesConfig(age_blend={}, age_offset=-5.0)
+    frame, det = _one_face((0, 0, 0))
+    est = AttributeEstimator({m: Scripted(m, 0.5, 2.0) for m in ("faceapi", "faceres-deep")}, cfg)
+    result = est.estimate(frame, det)
+    assert result.age is not None
+    assert result.age.tolist() == [0.0]
 
 
 def test_age_blend_weights_must_leave_age_model_a_share() -> None:
@@ -266,7 +353,10 @@ def test_ensemble_model_ids_name_every_member(tmp_path: Path) -> None:
 
     ids = model_ids(tmp_path, "full_range", True, AttributesConfig())
     assert ids.age == "faceapi-agegender@00000004+faceres-deep@00000005"
-    assert ids.gender == "gender-v1@00000002+faceapi-agegender@00000004+faceres-deep@00000005"
+    assert ids.gender == "faceres-deep@00000005"
+    three = AttributesConfig(gender_models=("cydral", "faceapi", "faceres-deep"))
+    ensemble = model_ids(tmp_path, "full_range", True, three)
+    assert ensemble.gender == "gender-v1@00000002+faceapi-agegender@00000004+faceres-deep@00000005"
     alone = model_ids(
         tmp_path,
         "full_range",

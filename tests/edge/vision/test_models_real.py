@@ -205,10 +205,11 @@ def test_cydral_loads_and_runs_only_the_networks_the_config_uses(
     _need(MODELS / "age-v1.onnx", "built models (run 'make models')")
     frame = street_frame(SINGLE_FACES[0])
     found = detector.detect(frame.copy())
-    default = AttributeEstimator.from_dir(MODELS, AttributesConfig())
-    cydral = default.backends["cydral"]
+    three = AttributesConfig(gender_models=("cydral", "faceapi", "faceres-deep"))
+    assert "cydral" not in AttributeEstimator.from_dir(MODELS, AttributesConfig()).backends
+    cydral = AttributeEstimator.from_dir(MODELS, three).backends["cydral"]
     assert isinstance(cydral, CydralBackend)
-    # The default takes Cydral's gender only: its age network is neither loaded nor run.
+    # A recipe that takes Cydral's gender only: its age network is neither loaded nor run.
     assert cydral.age is None
     assert cydral.gender is not None
     p_male, age = cydral.estimate(frame, found)

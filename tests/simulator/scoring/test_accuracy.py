@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from edge.config import AttributesConfig, DetectorConfig
 from edge.ops.calibrate import Estimate, LabelledPhoto
 from simulator.scenes.labels import parse_group
 from simulator.scoring.accuracy import (
@@ -16,6 +17,7 @@ from simulator.scoring.accuracy import (
     FaceResult,
     Report,
     accuracy_main,
+    describe_recipe,
     group_of,
     interval_coverage,
 )
@@ -168,6 +170,20 @@ def test_age_alone_drops_the_age_blend(capsys: pytest.CaptureFixture[str]) -> No
     assert accuracy_main(args) == 0
     blended = json.loads(capsys.readouterr().out)["recipe"]
     assert blended == (
-        "gender = weighted mean(cydral 0.5), age = cydral + faceres-deep 0.2, flip averaging; "
+        "gender = weighted mean(cydral 0.5), age = cydral + faceres-deep 0.485, flip averaging; "
         "detector yunet"
+    )
+
+
+def test_the_recipe_line_names_the_logistic_fusion_and_the_age_line() -> None:
+    cfg = AttributesConfig(
+        gender_models=("cydral", "faceres-deep"),
+        gender_logistic={"cydral": 0.25, "faceres-deep": -1.5},
+        gender_intercept=-1.0,
+        age_scale=1.1,
+        age_offset=-0.5,
+    )
+    assert describe_recipe(cfg, DetectorConfig()) == (
+        "gender = sigmoid(-1.000 + 0.250 x logit(cydral) - 1.500 x logit(faceres-deep)), "
+        "age = -0.5 + 1.1 x (faceapi + faceres-deep 0.485), flip averaging; detector yunet"
     )
