@@ -41,8 +41,14 @@ from simulator.errors import SceneError
 from simulator.scenes.args import OneLineParser
 from simulator.scenes.faces import LabelledFile, read_labels
 from simulator.scenes.labels import AgeGroup
-from simulator.scoring.accuracy import CREDIT, FAIRFACE, REPO, fairface_groups, group_of
-from simulator.scoring.accuracy import parse_models
+from simulator.scoring.accuracy import (
+    CREDIT,
+    FAIRFACE,
+    REPO,
+    fairface_groups,
+    group_of,
+    parse_models,
+)
 
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
@@ -110,7 +116,7 @@ def collect(
         finally:
             canvas.fill(0)
         male.append(label.gender == "male")
-        group.append(index[label.age_group])  # type: ignore[index]
+        group.append(index[label.age_group])
         half_a.append(a)
     if not male:
         raise SceneError("the detector found no face in any photo")
@@ -118,7 +124,9 @@ def collect(
         male=np.array(male),
         group=np.array(group, np.int64),
         half_a=np.array(half_a),
-        results={m: (np.array(p), np.array(a)) for m, (p, a) in found.items()},
+        results={
+            m: (np.array(p, np.float32), np.array(a, np.float32)) for m, (p, a) in found.items()
+        },
         groups=tuple(groups),
         photos=len(files),
     )

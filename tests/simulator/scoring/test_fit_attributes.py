@@ -1,0 +1,164 @@
+"""``kazoe-sim fit-attributes``: the fitted gender fusion and age line, held out and in sample."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from edge.config import (
+    DEFAULT_AGE_BLEND,
+    DEFAULT_AGE_OFFSET,
+    DEFAULT_AGE_SCALE,
+    DEFAULT_GENDER_INTERCEPT,
+    DEFAULT_GENDER_LOGISTIC,
+    AttributesConfig,
+)
+from edge.vision.attributes import Results
+from simulator.errors import SceneError
+from simulator.scenes.faces import LabelledFile
+from simulator.scenes.labels import FaceLabel, parse_group
+from simulator.scoring.accuracy import FAIRFACE
+from simulator.scoring.fit_attributes import (
+    Outputs,
+    figures,
+    fit,
+    fit_attributes_main,
+    halves,
+    middle,
+    report,
+)
+
+GROUPS = tuple(parse_group(g) for g in ("0-2", "3-9", "10-19", "20-29", "70+"))
+EXPECTED = Path(__file__).with_name("fit_expected.json")
+MODELS = Path(__file__).resolve().parents[3] / "models" / "build"
+CFG = AttributesConfig()  # gender: faceres-deep; age: faceapi + faceres-deep
+
+
+def _synthetic(n: int = 400, seed: int = 3) -> Outputs:
+    """Networks whose p(male) is biased towards male and whose ages shrink to the middle."""
+    rng = np.random.default_rng(seed)
+    male = rng.random(n) < 0.5
+    group = rng.integers(0, len(GROUPS), n)
+    mid = np.array([middle(GROUPS[g]) for g in group])
+    z = np.where(male, 1.0, -1.0) * 2.0 + 1.5 + rng.normal(0, 1.0, n)  # +1.5: biased male
+    p = (1 / (1 + np.exp(-z))).astype(np.float32)
+    faceapi = (0.6 * mid + 10 + rng.normal(0, 2, n)).astype(np.float32)
+    deep = (0.4 * mid + 15 + rng.normal(0, 2, n)).astype(np.float32)
+    nan = np.full(n, np.nan, np.float32)
+    return Outputs(
+        male=male,
+        group=group.astype(np.int64),
+        half_a=np.arange(n) % 2 == 0,
+        results={"faceapi": (nan, faceapi), "faceres-deep": (p, deep)},
+        groups=GROUPS,
+        photos=n,
+    )
+
+
+def test_halves_alternate_within_each_gender_and_age_cell() -> None:
+    def item(name: str, gender: str, group: str) -> LabelledFile:
+        label = FaceLabel(age_group=parse_group(group), gender=gender)  # type: ignore[arg-type]
+        return LabelledFile(Path(name), label)
+
+    files = [
+        item("1", "female", "0-2"),
+        item("2", "male", "0-2"),
+        item("3", "female", "0-2"),
+        item("4", "female", "3-9"),
+        item("5", "female", "0-2"),
+        item("6", "male", "0-2"),
+    ]
+    assert halves(files) == [True, True, False, True, True, False]
+
+
+def test_the_middle_of_a_group_and_of_an_open_one() -> None:
+    assert [middle(g) for g in GROUPS] == [1.5, 6.5, 15.0, 25.0, 75.0]
+
+
+def test_the_fit_removes_a_gender_bias_and_stretches_shrunk_ages() -> None:
+    out = _synthetic()
+    everyone = np.ones(len(out.male), bool)
+    plain = AttributesConfig(gender_logistic={}, age_blend={"faceres-deep": 0.5}, age_scale=1.0)
+    before = figures(out, everyone, plain)
+    fitted = fit(out, everyone, CFG)
+    after = figures(out, everyone, fitted.config(CFG))
+    assert before.female < 0.8 < before.male  # the bias the fit must remove
+    assert after.gender > before.gender
+    assert abs(after.female - after.male) < 0.1
+    assert fitted.intercept < 0 < fitted.logistic["faceres-deep"]
+    assert after.age_exact > before.age_exact
+    # 0.6 x mid + 10 and 0.4 x mid + 15 blend back to mid: sum of coefficients 1 / 0.5 = 2
+    assert fitted.age_scale == pytest.approx(2.0, rel=0.1)
+    assert after.age_within_one > 0.95
+
+
+def test_the_snippet_is_a_valid_attributes_section_with_the_fitted_recipe() -> None:
+    out = _synthetic()
+    result = report(out, CFG)
+    snippet = result.text().split("fitted on all photos:\n", 1)[1]
+    section = tomllib.loads(snippet)["attributes"]
+    cfg = AttributesConfig.model_validate(section)
+    assert cfg.gender_logistic["faceres-deep"] == pytest.approx(
+        result.fitted.logistic["faceres-deep"], abs=1e-3
+    )
+    assert cfg.age_scale == pytest.approx(result.fitted.age_scale, abs=1e-3)
+    assert result.a_on_b.faces + result.b_on_a.faces == len(out.male)
+
+
+def test_one_gender_only_or_a_negative_age_weight_is_a_clear_error() -> None:
+    out = _synthetic()
+    with pytest.raises(SceneError, match="both genders"):
+        fit(out, out.male, CFG)
+    p, deep = out.results["faceres-deep"]
+    flipped: Results = {
+        **out.results,
+        "faceres-deep": (p, 80 - deep),
+    }  # ages that fall as people age
+    bad = Outputs(out.male, out.group, out.half_a, flipped, out.groups, out.photos)
+    with pytest.raises(SceneError, match="not a blend"):
+        fit(bad, np.ones(len(out.male), bool), CFG)
+
+
+def test_missing_face_folder_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert fit_attributes_main(["--faces", str(tmp_path / "none")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("kazoe-sim fit-attributes: ")
+    assert "\n" not in err
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.timeout(1200)  # 540 photos, two networks: ~35 s here, more on a loaded box
+def test_fairface_fit_is_the_shipped_default_and_holds_out(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The node's default fusion is what the tool fits on FairFace, and its held-out figures
+    (fitted on one half, scored on the other) match the committed ones."""
+    if not (FAIRFACE / "ground_truth.json").is_file():
+        pytest.skip(f"the FairFace evaluation set is not at {FAIRFACE} (see its SOURCE.md)")
+    if not (MODELS / "models.json").is_file():
+        pytest.skip("models are not built: run 'make models'")
+    assert fit_attributes_main(["--json"]) == 0
+    got: dict[str, Any] = json.loads(capsys.readouterr().out)
+    fitted = got["fitted_on_all"]
+    assert fitted["gender_logistic"] == pytest.approx(DEFAULT_GENDER_LOGISTIC, abs=0.01)
+    assert fitted["gender_intercept"] == pytest.approx(DEFAULT_GENDER_INTERCEPT, abs=0.01)
+    assert fitted["age_blend"] == pytest.approx(DEFAULT_AGE_BLEND, abs=0.005)
+    assert fitted["age_scale"] == pytest.approx(DEFAULT_AGE_SCALE, abs=0.005)
+    assert fitted["age_offset"] == pytest.approx(DEFAULT_AGE_OFFSET, abs=0.05)
+    want: dict[str, Any] = json.loads(EXPECTED.read_text(encoding="utf-8"))
+    for part in ("fitted_on_a_scored_on_b", "fitted_on_b_scored_on_a"):
+        for key in ("gender", "female", "male", "age_exact", "age_within_one"):
+            # one face either way of 270 (135 per gender) is float noise across CPUs
+            tolerance = 1.01 / (135 if key in ("female", "male") else 270)
+            assert got[part][key] == pytest.approx(want[part][key], abs=tolerance), (part, key)
+    # The issue's per-face goals, on photos the fit never saw (mean of the two halves).
+    assert got["held_out"]["gender"] >= 0.85
+    assert got["held_out"]["age_within_one"] >= 0.90
