@@ -149,13 +149,14 @@ class Calibration(BaseModel):
         0.01 wide, so the margin is rounded to 0.01); None without faces of both genders."""
         cut_f = round(100 * (0.5 - margin))  # bins below: counted female
         cut_m = round(100 * (0.5 + margin))  # bins from here: counted male
-        rates = []
+        rates, faces = [], []
         for hist in (np.array(self.gender.female), np.array(self.gender.male)):
             total = hist.sum()
             if total == 0:
                 return None
             rates.append((float(hist[:cut_f].sum() / total), float(hist[cut_m:].sum() / total)))
-        return GenderRates(women=rates[0], men=rates[1])
+            faces.append(int(total))
+        return GenderRates(women=rates[0], men=rates[1], women_faces=faces[0], men_faces=faces[1])
 
     def band_confusion(self, bands: AggregateConfig) -> NDArray[np.float64] | None:
         """P(counted band | true band) for the node's bands (rows: true, columns: counted).

@@ -41,6 +41,7 @@ class GenderErrors:
 
 
 EXACT_UP_TO = 300  # people counted in a window; above, a normal approximation (fast, close)
+MIXTURE_EXACT_UP_TO = 80  # the same with uncertain rates (each rate draw costs one more pass)
 
 
 @dataclass(frozen=True)
@@ -150,17 +151,38 @@ class GenderRates:
 
     women: tuple[float, float]
     men: tuple[float, float]
+    # How many labelled women / men the rates were measured on; 0 takes the rates as exact.
+    # With counts, the interval also allows for the rates' own sampling error.
+    women_faces: int = 0
+    men_faces: int = 0
 
     def __post_init__(self) -> None:
         for name in ("women", "men"):
             f, m = getattr(self, name)
             if f < 0 or m < 0 or f + m > 1.0 + 1e-9:
                 raise ValueError(f"{name}: rates must be >= 0 and sum to at most 1")
+        if self.women_faces < 0 or self.men_faces < 0:
+            raise ValueError("face counts must be >= 0")
 
     def kernel(self, woman: bool) -> NDArray[np.float64]:
         """P(female minus male count changes by -1, 0, +1) for one person."""
         f, m = self.women if woman else self.men
         return np.array([m, max(0.0, 1.0 - f - m), f])
+
+    def kernel_draws(self, woman: bool) -> list[NDArray[np.float64]]:
+        """The kernel, or with a face count ``RATE_DRAWS`` kernels drawn from the rates'
+        posterior (Dirichlet of the measured counts + 1/2), the same draws on every call."""
+        faces = self.women_faces if woman else self.men_faces
+        point = self.kernel(woman)
+        if faces == 0:
+            return [point]
+        alpha = point * faces + 0.5
+        rng = np.random.default_rng(RATE_SEED + int(woman))
+        return list(rng.dirichlet(alpha, RATE_DRAWS))
+
+
+RATE_DRAWS = 16  # posterior draws of the calibration rates (deterministic: fixed seeds)
+RATE_SEED = 20261206
 
 
 def _power(kernel: NDArray[np.float64], n: int) -> list[NDArray[np.float64]]:
@@ -194,11 +216,13 @@ def gender_share_interval(
         return (0.0, 100.0)  # counted women are no likelier among women: no information
     tail = (1.0 - level) / 2.0
     d = female - male
+    draws = list(zip(rates.kernel_draws(True), rates.kernel_draws(False), strict=True))
     accepted: list[int] = []
-    if n <= EXACT_UP_TO:
-        pw, pm = _power(kw, n), _power(km, n)
+    if n <= (EXACT_UP_TO if len(draws) == 1 else MIXTURE_EXACT_UP_TO):
+        # Under each true number of women: the pmf of d, averaged over the rate draws.
+        powers = [(_power(w, n), _power(m, n)) for w, m in draws]
         for women in range(n + 1):
-            pmf = np.convolve(pw[women], pm[n - women])  # index i <-> d = i - n
+            pmf = sum(np.convolve(pw[women], pm[n - women]) for pw, pm in powers) / len(draws)
             below, above = float(pmf[: d + n + 1].sum()), float(pmf[d + n :].sum())
             if below > tail and above > tail:
                 accepted.append(women)
@@ -206,11 +230,15 @@ def gender_share_interval(
         mw, mm = float(np.dot(kw, steps)), float(np.dot(km, steps))
         vw = float(np.dot(kw, steps**2)) - mw**2
         vm = float(np.dot(km, steps**2)) - mm**2
+        # The rates' own uncertainty: the spread of each mean step over the draws.
+        uw = float(np.var([np.dot(w, steps) for w, _ in draws]))
+        um = float(np.var([np.dot(m, steps) for _, m in draws]))
         z = NormalDist().inv_cdf(1.0 - tail)
         for women in range(n + 1):
             mean = women * mw + (n - women) * mm
-            sd = max(0.5, (women * vw + (n - women) * vm) ** 0.5)
-            if abs(d - mean) <= z * sd + 0.5:
+            men = n - women
+            var = women * vw + men * vm + women**2 * uw + men**2 * um
+            if abs(d - mean) <= z * max(0.5, var**0.5) + 0.5:
                 accepted.append(women)
     if not accepted:
         return (0.0, 100.0)

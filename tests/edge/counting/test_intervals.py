@@ -88,6 +88,27 @@ def test_three_way_interval_covers_the_truth_about_as_often_as_promised(people: 
     assert covered / trials >= 0.85
 
 
+@pytest.mark.parametrize("people", [30, 80, 400])  # 80: the last exact mixture; 400: normal
+def test_rates_measured_on_few_faces_widen_the_interval_around_the_exact_one(people: int) -> None:
+    measured = GenderRates(women=(0.62, 0.10), men=(0.04, 0.86), women_faces=60, men_faces=60)
+    female, male = int(0.4 * people), int(0.4 * people)
+    unknown = people - female - male
+    exact = gender_share_interval(female, male, unknown, FAIRFACE_3)
+    uncertain = gender_share_interval(female, male, unknown, measured)
+    assert exact is not None and uncertain is not None
+    assert uncertain[0] <= exact[0] and exact[1] <= uncertain[1]
+    assert uncertain[1] - uncertain[0] > exact[1] - exact[0]
+    # deterministic: the same posterior draws on every call
+    assert gender_share_interval(female, male, unknown, measured) == uncertain
+
+
+def test_rates_measured_on_many_faces_are_nearly_exact() -> None:
+    many = GenderRates(women=(0.62, 0.10), men=(0.04, 0.86), women_faces=10**6, men_faces=10**6)
+    assert gender_share_interval(12, 12, 6, many) == gender_share_interval(12, 12, 6, FAIRFACE_3)
+    with pytest.raises(ValueError, match="face counts"):
+        GenderRates(women=(0.5, 0.5), men=(0.5, 0.5), women_faces=-1)
+
+
 def test_a_band_count_is_two_binomials_and_its_interval_covers() -> None:
     errors = ShareErrors(hit=0.5, false_alarm=0.1)
     pmf = counted_pmf(2, 1, errors)

