@@ -95,8 +95,10 @@ def test_rates_measured_on_few_faces_widen_the_interval_around_the_exact_one(peo
     unknown = people - female - male
     exact = gender_share_interval(female, male, unknown, FAIRFACE_3)
     uncertain = gender_share_interval(female, male, unknown, measured)
-    assert exact is not None and uncertain is not None
-    assert uncertain[0] <= exact[0] and exact[1] <= uncertain[1]
+    assert exact is not None
+    assert uncertain is not None
+    assert uncertain[0] <= exact[0]
+    assert exact[1] <= uncertain[1]
     assert uncertain[1] - uncertain[0] > exact[1] - exact[0]
     # deterministic: the same posterior draws on every call
     assert gender_share_interval(female, male, unknown, measured) == uncertain
