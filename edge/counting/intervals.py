@@ -222,7 +222,7 @@ def gender_share_interval(
         # Under each true number of women: the pmf of d, averaged over the rate draws.
         powers = [(_power(w, n), _power(m, n)) for w, m in draws]
         for women in range(n + 1):
-            pmf = sum(np.convolve(pw[women], pm[n - women]) for pw, pm in powers) / len(draws)
+            pmf = np.mean([np.convolve(pw[women], pm[n - women]) for pw, pm in powers], axis=0)
             below, above = float(pmf[: d + n + 1].sum()), float(pmf[d + n :].sum())
             if below > tail and above > tail:
                 accepted.append(women)
