@@ -1,11 +1,13 @@
 """Age and gender per face: one or more attribute networks, combined as configured.
 
 Only constructed when the policy declares the ``demographics`` purpose; a node
-counting footfall never loads these models. The default (``[attributes]``) is
-gender = weighted mean p(male) of Cydral (0.5), face-api (1) and FaceRes-deep (0.5), age =
-0.8 x face-api's + 0.2 x FaceRes-deep's (chosen on one half of FairFace with YuNet
-detections, figures for both halves in models/MODEL_CARD.md); ``gender_models =
-["cydral"]`` with ``age_model = "cydral"`` and ``age_blend = {}`` is the Cydral-only node.
+counting footfall never loads these models. The default (``[attributes]``) is gender =
+sigmoid(-1.0 + 1.307 x logit(FaceRes-deep's p(male))) and age = -0.7 + 1.09 x (0.515 x
+face-api's + 0.485 x FaceRes-deep's), fitted on FairFace with YuNet detections by
+``kazoe-sim fit-attributes`` (held-out figures in models/MODEL_CARD.md). With
+``gender_logistic = {}`` gender is the weighted mean of the networks' p(male);
+``gender_models = ["cydral"]`` with ``age_model = "cydral"`` and ``age_blend = {}`` is the
+Cydral-only node.
 """
 
 from __future__ import annotations
@@ -109,14 +111,14 @@ class AttributeEstimator:
 Results = dict[AttributeModel, tuple[FloatArray, FloatArray]]
 
 
+LOGIT_CLIP = 1e-4  # a network's 0 or 1 becomes a finite logit
+
+
 def logit(p: FloatArray) -> npt.NDArray[np.float64]:
     """log(p / (1 - p)), p clipped to [LOGIT_CLIP, 1 - LOGIT_CLIP] (a network's 0 or 1)."""
     q = np.clip(np.asarray(p, np.float64), LOGIT_CLIP, 1 - LOGIT_CLIP)
     out: npt.NDArray[np.float64] = np.log(q / (1 - q))
     return out
-
-
-LOGIT_CLIP = 1e-4
 
 
 def fuse_gender(results: Results, cfg: AttributesConfig) -> FloatArray:

@@ -1,6 +1,9 @@
 """Fit the gender fusion and the age line on a labelled face folder (``kazoe-sim fit-attributes``).
 
-Each photo goes, as in ``kazoe-sim accuracy``, alone on a grey canvas twice its size, through
+Labels: FairFace's ``ground_truth.json`` (default) or, with ``--labels csv``, a ``labels.csv``
+of ``file,age,gender`` rows; an age in years or a group must fall within one of FairFace's
+groups (0-2, 3-9, 10-19, ..., 70+). Each photo goes, as in ``kazoe-sim accuracy``, alone on
+a grey canvas twice its size, through
 the node's default detector; the highest-scoring face goes through each network of the
 recipe (the node's own backends, flip averaging as configured), and only numbers are kept.
 
@@ -40,12 +43,11 @@ from edge.vision.face_detector import FaceDetector, open_detector
 from simulator.errors import SceneError
 from simulator.scenes.args import OneLineParser
 from simulator.scenes.faces import LabelledFile, read_labels
-from simulator.scenes.labels import AgeGroup
+from simulator.scenes.labels import AgeGroup, FaceLabel, parse_group
 from simulator.scoring.accuracy import (
     CREDIT,
     FAIRFACE,
     REPO,
-    fairface_groups,
     group_of,
     parse_models,
 )
@@ -71,12 +73,38 @@ class Outputs:
         return {m: (p[mask], a[mask]) for m, (p, a) in self.results.items()}
 
 
+# FairFace's groups: every label (a group, or an age in years) must fall in one of them.
+GROUPS = tuple(
+    parse_group(g)
+    for g in ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70+")
+)
+
+
+def group_index(label: FaceLabel, groups: Sequence[AgeGroup] = GROUPS) -> int:
+    """The index of the group a label falls in; SceneError when it has no age or a
+    labelled group spans more than one of ``groups``."""
+    if label.age_group is not None:
+        lo, hi = label.age_group.lo, label.age_group.hi
+    elif label.age_years is not None:
+        lo = hi = int(label.age_years)
+    else:
+        raise SceneError("no age label")
+    for i, g in enumerate(groups):
+        if g.lo <= lo and (g.hi is None or (hi is not None and hi <= g.hi)):
+            return i
+    names = ", ".join(g.name for g in groups)
+    raise SceneError(f"age {lo}-{hi if hi is not None else ''} is not within one of {names}")
+
+
 def halves(files: Sequence[LabelledFile]) -> list[bool]:
-    """True for half A: the 1st, 3rd, ... photo of each gender x age group cell, in order."""
+    """True for half A: the 1st, 3rd, ... photo of each gender x age label cell, in order."""
     seen: dict[tuple[object, object], int] = {}
     out = []
     for f in files:
-        cell = (f.label.gender, f.label.age_group)
+        try:
+            cell: tuple[object, object] = (f.label.gender, group_index(f.label))
+        except SceneError:  # collect() names the photo
+            cell = (f.label.gender, None)
         seen[cell] = seen.get(cell, 0) + 1
         out.append(seen[cell] % 2 == 1)
     return out
@@ -90,15 +118,18 @@ def collect(
 ) -> Outputs:
     """Every photo through the detector and each backend; numbers only."""
     in_a = halves(files)
-    index = {g: i for i, g in enumerate(groups)}
     male: list[bool] = []
     group: list[int] = []
     half_a: list[bool] = []
     found: dict[AttributeModel, tuple[list[float], list[float]]] = {m: ([], []) for m in backends}
     for item, a in zip(files, in_a, strict=True):
         label = item.label
-        if label.gender is None or label.age_group not in index:
-            raise SceneError(f"{item.path.name}: needs a gender and an age group label")
+        if label.gender is None:
+            raise SceneError(f"{item.path.name}: needs a gender label")
+        try:
+            index = group_index(label, groups)
+        except SceneError as exc:
+            raise SceneError(f"{item.path.name}: {exc}") from None
         image = cv2.imread(str(item.path), cv2.IMREAD_COLOR)
         if image is None:
             raise SceneError(f"cannot decode {item.path}")
@@ -116,7 +147,7 @@ def collect(
         finally:
             canvas.fill(0)
         male.append(label.gender == "male")
-        group.append(index[label.age_group])
+        group.append(index)
         half_a.append(a)
     if not male:
         raise SceneError("the detector found no face in any photo")
@@ -276,7 +307,10 @@ class FitReport:
         head = (
             f"{'':34} {'faces':>5} {'gender':>6} {'female':>6} {'male':>6} {'exact':>6} {'±1':>6}"
         )
-        rows = [(f"configured recipe, half {h}", f) for h, f in self.configured.items()]
+        rows = [
+            (f"configured recipe, {'all' if h == 'all' else f'half {h}'}", f)
+            for h, f in self.configured.items()
+        ]
         rows += [
             ("fitted on half A, scored on B", self.a_on_b),
             ("fitted on half B, scored on A", self.b_on_a),
@@ -294,7 +328,7 @@ class FitReport:
         )
         lines.append("fitted on all photos:")
         lines.append(self.fitted.toml())
-        return "\n".join(lines).replace("configured recipe, half all", "configured recipe, all")
+        return "\n".join(lines)
 
 
 def report(out: Outputs, cfg: AttributesConfig) -> FitReport:
@@ -316,7 +350,17 @@ def report(out: Outputs, cfg: AttributesConfig) -> FitReport:
 def fit_attributes_main(argv: Sequence[str] | None = None) -> int:
     p = OneLineParser(prog="kazoe-sim fit-attributes", description=__doc__)
     p.add_argument(
-        "--faces", type=Path, default=FAIRFACE, help="FairFace folder (ground_truth.json)"
+        "--faces",
+        type=Path,
+        default=FAIRFACE,
+        help="labelled face folder (default: the FairFace subset)",
+    )
+    p.add_argument(
+        "--labels",
+        choices=["fairface", "csv"],
+        default="fairface",
+        help="fairface: ground_truth.json; csv: labels.csv with file,age,gender (age in years "
+        "or a group within one of 0-2, 3-9, 10-19, ..., 70+)",
     )
     p.add_argument("--models", type=Path, default=REPO / "models" / "build")
     p.add_argument(
@@ -347,20 +391,20 @@ def fit_attributes_main(argv: Sequence[str] | None = None) -> int:
         p.error(str(exc).splitlines()[0])
     detector_cfg = DetectorConfig()
     try:
-        files, _ = read_labels(args.faces, "fairface", None)
-        groups = fairface_groups(files)
+        files, _ = read_labels(args.faces, args.labels, None)
         detector = open_detector(args.models, detector_cfg)
         wanted = dict.fromkeys((*cfg.gender_models, *cfg.age_models))
         backends = {
             m: open_attribute_backend(m, args.models, cfg, 1, detector.template) for m in wanted
         }
-        result = report(collect(files, groups, detector, backends), cfg)
+        result = report(collect(files, GROUPS, detector, backends), cfg)
     except (SceneError, KazoeError, OSError, cv2.error) as exc:
         print(f"kazoe-sim fit-attributes: {exc}".splitlines()[0], file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
     else:
-        print(f"{len(files)} photos from {args.faces} ({CREDIT}); detector {detector_cfg.model}")
+        credit = f" ({CREDIT})" if args.labels == "fairface" else ""
+        print(f"{len(files)} photos from {args.faces}{credit}; detector {detector_cfg.model}")
         print(result.text())
     return 0

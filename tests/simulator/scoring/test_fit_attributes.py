@@ -28,6 +28,7 @@ from simulator.scoring.fit_attributes import (
     figures,
     fit,
     fit_attributes_main,
+    group_index,
     halves,
     middle,
     report,
@@ -74,6 +75,29 @@ def test_halves_alternate_within_each_gender_and_age_cell() -> None:
         item("6", "male", "0-2"),
     ]
     assert halves(files) == [True, True, False, True, True, False]
+
+
+def test_a_label_falls_in_the_group_that_holds_its_years_or_its_group() -> None:
+    assert group_index(FaceLabel(age_years=34.0)) == 4
+    assert group_index(FaceLabel(age_years=85.0)) == 8
+    assert group_index(FaceLabel(age_group=parse_group("10-19"))) == 2
+    assert group_index(FaceLabel(age_group=parse_group("75+"))) == 8
+    assert group_index(FaceLabel(age_group=parse_group("12-15"))) == 2
+    with pytest.raises(SceneError, match="not within one of 0-2, 3-9"):
+        group_index(FaceLabel(age_group=parse_group("20-39")))
+    with pytest.raises(SceneError, match="no age"):
+        group_index(FaceLabel(gender="male"))
+
+
+def test_a_csv_folder_without_faces_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "labels.csv").write_text("file,age,gender\nnone.jpg,34,female\n")
+    if not (MODELS / "models.json").is_file():
+        pytest.skip("models are not built: run 'make models'")
+    assert fit_attributes_main(["--faces", str(tmp_path), "--labels", "csv"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"kazoe-sim fit-attributes: cannot decode {tmp_path / 'none.jpg'}"
 
 
 def test_the_middle_of_a_group_and_of_an_open_one() -> None:
