@@ -265,14 +265,15 @@ class AttributesConfig(_Section):
         DEFAULT_GENDER_MODELS,
         min_length=1,
         max_length=4,
-        description="networks whose p(male) is averaged per face: cydral, faceres, faceapi, "
-        "faceres-deep",
+        description="networks whose p(male) is fused per face (gender_logistic, or with {} "
+        "the weighted mean of gender_weights): cydral, faceres, faceapi, faceres-deep",
     )
     gender_weights: dict[AttributeModel, Annotated[float, Field(gt=0, le=10)]] = Field(
         default_factory=lambda: dict(DEFAULT_GENDER_WEIGHTS),
         description=(
-            "weight of each gender model in the mean (a model not listed weighs 1); "
-            "weights chosen on one half of FairFace (models/MODEL_CARD.md)"
+            "with gender_logistic = {}: weight of each gender model in the mean (a model not "
+            "listed weighs 1); the previous default's weights, chosen on one half of FairFace "
+            "(models/MODEL_CARD.md)"
         ),
     )
     gender_logistic: dict[AttributeModel, Annotated[float, Field(ge=-20, le=20)]] = Field(
