@@ -198,7 +198,7 @@ class Fit:
                 "[attributes]",
                 f"gender_logistic = {{ {coef} }}",
                 f"gender_intercept = {self.intercept:.3f}",
-                f"age_blend = {{ {blend} }}",
+                f"age_blend = {{ {blend} }}" if blend else "age_blend = {}",
                 f"age_scale = {self.age_scale:.3f}",
                 f"age_offset = {self.age_offset:.2f}",
             ]
