@@ -271,7 +271,8 @@ class AttributesConfig(_Section):
     gender_weights: dict[AttributeModel, Annotated[float, Field(gt=0, le=10)]] = Field(
         default_factory=lambda: dict(DEFAULT_GENDER_WEIGHTS),
         description=(
-            "with gender_logistic = {}: weight of each gender model in the mean (a model not "
+            "with gender_logistic = {} (the default when gender_weights is given and "
+            "gender_logistic is not): weight of each gender model in the mean (a model not "
             "listed weighs 1); the previous default's weights, chosen on one half of FairFace "
             "(models/MODEL_CARD.md)"
         ),
@@ -287,7 +288,11 @@ class AttributesConfig(_Section):
         ),
     )
     gender_intercept: float = Field(
-        DEFAULT_GENDER_INTERCEPT, ge=-20, le=20, description="with gender_logistic: its intercept"
+        DEFAULT_GENDER_INTERCEPT,
+        ge=-20,
+        le=20,
+        description="with gender_logistic: its intercept (default: the fitted one for the "
+        "default gender_models, else 0)",
     )
     age_model: AttributeModel = Field(
         DEFAULT_AGE_MODEL,
@@ -329,13 +334,17 @@ class AttributesConfig(_Section):
     @classmethod
     def _fitted_defaults(cls, data: object) -> object:
         """The fitted fusion and age line are defaults only for the networks they were fitted
-        on: a config that picks other networks and leaves them out gets {} and (1, 0)."""
+        on: a config that picks other networks and leaves them out gets {} (intercept 0) and
+        (1, 0); one that gives gender_weights and no gender_logistic asks for the mean."""
         if not isinstance(data, dict):
             return data
         out = dict(data)
         models = out.get("gender_models", DEFAULT_GENDER_MODELS)
-        if "gender_logistic" not in out and _model_set(models) != set(DEFAULT_GENDER_LOGISTIC):
-            out["gender_logistic"] = {}
+        if _model_set(models) != set(DEFAULT_GENDER_LOGISTIC):
+            out.setdefault("gender_intercept", 0.0)
+            out.setdefault("gender_logistic", {})
+        if "gender_weights" in out:
+            out.setdefault("gender_logistic", {})
         same_age = out.get("age_model", DEFAULT_AGE_MODEL) == DEFAULT_AGE_MODEL and (
             out.get("age_blend", DEFAULT_AGE_BLEND) == DEFAULT_AGE_BLEND
         )

@@ -66,11 +66,27 @@ def attribute_recipe(cfg: AttributesConfig) -> dict[str, Any]:
     """The ``[attributes]`` keys that decide a per-face estimate, as JSON values."""
     data = cfg.model_dump(mode="json")
     recipe = {k: v for k, v in data.items() if k not in NOT_RECIPE}
-    weights = recipe.get("gender_weights")
-    if isinstance(weights, dict):  # only the models in use weigh anything
-        used = set(recipe.get("gender_models", ()))
-        recipe["gender_weights"] = {m: w for m, w in sorted(weights.items()) if m in used}
+    # Only what the fusion in use reads: the logistic fusion ignores the weights, the
+    # weighted mean ignores the intercept, and only the models in use weigh anything.
+    if cfg.gender_logistic:
+        recipe.pop("gender_weights", None)
+    else:
+        recipe.pop("gender_intercept", None)
+        used = set(cfg.gender_models)
+        recipe["gender_weights"] = {
+            m: w for m, w in sorted(cfg.gender_weights.items()) if m in used
+        }
     return recipe
+
+
+def normalised_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
+    """A stored recipe as this version's ``attribute_recipe`` would write it: keys an older
+    version did not know take the value that reproduces its estimates (a recipe that does
+    not validate is compared as it is)."""
+    try:
+        return attribute_recipe(AttributesConfig.model_validate(recipe))
+    except ValidationError:
+        return dict(recipe)
 
 
 class AgeRow(BaseModel):
@@ -214,9 +230,10 @@ def identity_mismatch(cal: Calibration, models: ModelIds, attributes: Attributes
         if theirs != ours:
             return f"{key} model {theirs} (the node runs {ours})"
     ours_recipe = attribute_recipe(attributes)
-    for key in sorted(set(cal.recipe) | set(ours_recipe)):
-        if cal.recipe.get(key) != ours_recipe.get(key):
-            theirs_value, ours_value = cal.recipe.get(key), ours_recipe.get(key)
+    theirs_recipe = normalised_recipe(cal.recipe)
+    for key in sorted(set(theirs_recipe) | set(ours_recipe)):
+        if theirs_recipe.get(key) != ours_recipe.get(key):
+            theirs_value, ours_value = theirs_recipe.get(key), ours_recipe.get(key)
             return f"[attributes] {key} = {theirs_value!r} (the node has {ours_value!r})"
     return ""
 

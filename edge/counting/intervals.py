@@ -163,6 +163,8 @@ class GenderRates:
                 raise ValueError(f"{name}: rates must be >= 0 and sum to at most 1")
         if self.women_faces < 0 or self.men_faces < 0:
             raise ValueError("face counts must be >= 0")
+        if (self.women_faces == 0) != (self.men_faces == 0):
+            raise ValueError("give the face counts of both genders or of neither")
 
     def kernel(self, woman: bool) -> NDArray[np.float64]:
         """P(female minus male count changes by -1, 0, +1) for one person."""
@@ -176,9 +178,25 @@ class GenderRates:
         point = self.kernel(woman)
         if faces == 0:
             return [point]
-        alpha = point * faces + 0.5
         rng = np.random.default_rng(RATE_SEED + int(woman))
-        return list(rng.dirichlet(alpha, RATE_DRAWS))
+        return list(rng.dirichlet(self._alpha(woman), RATE_DRAWS))
+
+    def step_variance(self, woman: bool) -> float:
+        """The posterior variance of one person's mean step (P(female) - P(male)); 0 when
+        the rates are taken as exact. Dirichlet: Var(f - m) = (a_f (A - a_f) + a_m (A - a_m)
+        + 2 a_f a_m) / (A^2 (A + 1)), A the sum of the alphas."""
+        faces = self.women_faces if woman else self.men_faces
+        if faces == 0:
+            return 0.0
+        a_m, _, a_f = self._alpha(woman)
+        total = float(self._alpha(woman).sum())
+        spread = a_f * (total - a_f) + a_m * (total - a_m) + 2 * a_f * a_m
+        return float(spread / (total**2 * (total + 1)))
+
+    def _alpha(self, woman: bool) -> NDArray[np.float64]:
+        faces = self.women_faces if woman else self.men_faces
+        alpha: NDArray[np.float64] = self.kernel(woman) * faces + 0.5
+        return alpha
 
 
 RATE_DRAWS = 16  # posterior draws of the calibration rates (deterministic: fixed seeds)
@@ -203,7 +221,10 @@ def gender_share_interval(
     a sum of per-person steps (+1 counted female, -1 counted male, 0 unknown), so people the
     models left ``unknown`` weigh as much as their measured rate says, not as missing at
     random (they are more often women in FairFace). Neyman, exact up to ``EXACT_UP_TO``
-    people, a normal approximation above.
+    people, a normal approximation above. With face counts in ``rates`` (every calibration
+    file has them) the rates' own sampling error is allowed for: the exact pmf is averaged
+    over ``RATE_DRAWS`` posterior draws up to ``MIXTURE_EXACT_UP_TO`` people, and above that
+    the normal approximation adds the posterior variance of the rates.
     """
     n = female + male + unknown
     if n == 0:
@@ -230,9 +251,8 @@ def gender_share_interval(
         mw, mm = float(np.dot(kw, steps)), float(np.dot(km, steps))
         vw = float(np.dot(kw, steps**2)) - mw**2
         vm = float(np.dot(km, steps**2)) - mm**2
-        # The rates' own uncertainty: the spread of each mean step over the draws.
-        uw = float(np.var([np.dot(w, steps) for w, _ in draws]))
-        um = float(np.var([np.dot(m, steps) for _, m in draws]))
+        # The rates' own uncertainty: the posterior variance of each mean step.
+        uw, um = rates.step_variance(True), rates.step_variance(False)
         z = NormalDist().inv_cdf(1.0 - tail)
         for women in range(n + 1):
             mean = women * mw + (n - women) * mm

@@ -329,8 +329,8 @@ def open_pipeline(settings: NodeSettings) -> Pipeline:
 def check_enough(cal: Calibration, min_people: int) -> None:
     """Refuse a calibration measured on fewer than ``min_people`` women or men (one line).
 
-    The intervals treat the measured rates as known; a handful of faces would make them
-    claim a certainty the calibration does not have.
+    The intervals allow for the measured rates' sampling error, but rates from a handful of
+    faces are too rough to say anything a window could use.
     """
     women, men = sum(cal.gender.female), sum(cal.gender.male)
     if min(women, men) < min_people:

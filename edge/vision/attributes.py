@@ -128,6 +128,7 @@ def fuse_gender(results: Results, cfg: AttributesConfig) -> FloatArray:
         z = cfg.gender_intercept + sum(
             cfg.gender_logistic[m] * logit(results[m][0]) for m in cfg.gender_models
         )
+        z = np.clip(z, -60.0, 60.0)  # sigmoid is 0 or 1 in float32 well before; no overflow
         fused: FloatArray = (1 / (1 + np.exp(-z))).astype(np.float32)
         return fused
     weights = [cfg.gender_weights.get(m, 1.0) for m in cfg.gender_models]

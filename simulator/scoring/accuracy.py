@@ -454,7 +454,8 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--gender-models",
         default=",".join(AttributesConfig().gender_models),
-        help="networks averaged for gender (default: the node's default)",
+        help="networks fused for gender (default: the node's default); other networks than "
+        "the default's are averaged with gender_weights",
     )
     p.add_argument("--age-model", default=AttributesConfig().age_model)
     p.add_argument(
@@ -476,13 +477,15 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         defaults = AttributesConfig()
-        cfg = AttributesConfig(
-            gender_models=parse_models(args.gender_models),
-            age_model=parse_models(args.age_model)[0],
-            flip_average=not args.no_flip,
+        blend: dict[str, object] = {"age_blend": {}} if args.age_alone else {}
+        cfg = AttributesConfig.model_validate(
+            {
+                "gender_models": parse_models(args.gender_models),
+                "age_model": parse_models(args.age_model)[0],
+                "flip_average": not args.no_flip,
+                **blend,
+            }
         )
-        if args.age_alone:
-            cfg = cfg.model_copy(update={"age_blend": {}})
         detector_cfg = DetectorConfig(model=args.detector)
     except ValueError as exc:
         p.error(str(exc).splitlines()[0])

@@ -32,6 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
+from pydantic import ValidationError
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from edge.config import AttributeModel, AttributesConfig, DetectorConfig
@@ -67,7 +68,8 @@ class Outputs:
     half_a: BoolArray
     results: Results
     groups: tuple[AgeGroup, ...]
-    photos: int  # shown, found or not
+    photos: int  # listed in the labels, found or not
+    unlabelled: int = 0  # listed without a gender or an age: skipped
 
     def select(self, mask: BoolArray) -> Results:
         return {m: (p[mask], a[mask]) for m, (p, a) in self.results.items()}
@@ -122,10 +124,12 @@ def collect(
     group: list[int] = []
     half_a: list[bool] = []
     found: dict[AttributeModel, tuple[list[float], list[float]]] = {m: ([], []) for m in backends}
+    unlabelled = 0
     for item, a in zip(files, in_a, strict=True):
         label = item.label
-        if label.gender is None:
-            raise SceneError(f"{item.path.name}: needs a gender label")
+        if label.gender is None or (label.age_group is None and label.age_years is None):
+            unlabelled += 1  # as kazoe calibrate does: counted, not fitted on
+            continue
         try:
             index = group_index(label, groups)
         except SceneError as exc:
@@ -160,6 +164,7 @@ def collect(
         },
         groups=tuple(groups),
         photos=len(files),
+        unlabelled=unlabelled,
     )
 
 
@@ -170,34 +175,53 @@ def middle(group: AgeGroup) -> float:
 
 @dataclass(frozen=True)
 class Fit:
-    """A fitted recipe, in the node's ``[attributes]`` terms."""
+    """A fitted recipe, in the node's ``[attributes]`` terms (networks included)."""
 
+    gender_models: tuple[AttributeModel, ...]
     logistic: dict[AttributeModel, float]
     intercept: float
+    age_model: AttributeModel
     age_blend: dict[AttributeModel, float]
     age_scale: float
     age_offset: float
 
+    def settings(self) -> dict[str, object]:
+        """The ``[attributes]`` keys of this recipe."""
+        return {
+            "gender_models": list(self.gender_models),
+            "gender_logistic": self.logistic,
+            "gender_intercept": self.intercept,
+            "age_model": self.age_model,
+            "age_blend": self.age_blend,
+            "age_scale": self.age_scale,
+            "age_offset": self.age_offset,
+        }
+
     def config(self, base: AttributesConfig) -> AttributesConfig:
-        return AttributesConfig(
-            **{
-                **base.model_dump(),
-                "gender_logistic": self.logistic,
-                "gender_intercept": self.intercept,
-                "age_blend": self.age_blend,
-                "age_scale": self.age_scale,
-                "age_offset": self.age_offset,
-            }
-        )
+        """``base`` with this recipe; SceneError when a fitted value is outside the config's
+        range (the fit is then no recipe a node could run)."""
+        try:
+            return AttributesConfig.model_validate({**base.model_dump(), **self.settings()})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise SceneError(
+                f"the fit gave {where} = {first['input']!r}, outside what [attributes] takes "
+                f"({first['msg']}); the networks do not fit these labels"
+            ) from None
 
     def toml(self) -> str:
+        """An ``[attributes]`` section for a node config."""
         coef = ", ".join(f'"{m}" = {c:.3f}' for m, c in self.logistic.items())
-        blend = ", ".join(f'"{m}" = {w:.3f}' for m, w in self.age_blend.items())
+        blend = ", ".join(f'"{m}" = {w:.4f}' for m, w in self.age_blend.items())
+        models = ", ".join(f'"{m}"' for m in self.gender_models)
         return "\n".join(
             [
                 "[attributes]",
+                f"gender_models = [{models}]",
                 f"gender_logistic = {{ {coef} }}",
                 f"gender_intercept = {self.intercept:.3f}",
+                f'age_model = "{self.age_model}"',
                 f"age_blend = {{ {blend} }}" if blend else "age_blend = {}",
                 f"age_scale = {self.age_scale:.3f}",
                 f"age_offset = {self.age_offset:.2f}",
@@ -205,13 +229,7 @@ class Fit:
         )
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "gender_logistic": self.logistic,
-            "gender_intercept": self.intercept,
-            "age_blend": self.age_blend,
-            "age_scale": self.age_scale,
-            "age_offset": self.age_offset,
-        }
+        return self.settings()
 
 
 def fit(out: Outputs, mask: BoolArray, cfg: AttributesConfig) -> Fit:
@@ -229,18 +247,22 @@ def fit(out: Outputs, mask: BoolArray, cfg: AttributesConfig) -> Fit:
     line = LinearRegression().fit(ages, target)
     coef = [float(c) for c in line.coef_]
     scale = sum(coef)
-    if min(coef) <= 0 or not 0 < scale <= 3:
+    if min(coef) <= 0:
         raise SceneError(
             f"the age fit gave coefficients {[round(c, 3) for c in coef]} for "
             f"{list(age_models)}: not a blend (each must be positive); drop a network"
         )
-    return Fit(
+    fitted = Fit(
+        gender_models=cfg.gender_models,
         logistic=logistic,
         intercept=float(lr.intercept_[0]),
+        age_model=cfg.age_model,
         age_blend={m: c / scale for m, c in zip(age_models[1:], coef[1:], strict=True)},
         age_scale=scale,
         age_offset=float(line.intercept_),
     )
+    fitted.config(cfg)  # SceneError when a value is outside the config's range
+    return fitted
 
 
 @dataclass(frozen=True)
@@ -362,7 +384,19 @@ def fit_attributes_main(argv: Sequence[str] | None = None) -> int:
         help="fairface: ground_truth.json; csv: labels.csv with file,age,gender (age in years "
         "or a group within one of 0-2, 3-9, 10-19, ..., 70+)",
     )
+    p.add_argument(
+        "--labels-file",
+        type=Path,
+        default=None,
+        help="with --labels csv: another file than FACES/labels.csv",
+    )
     p.add_argument("--models", type=Path, default=REPO / "models" / "build")
+    p.add_argument(
+        "--detector",
+        choices=["yunet", "full_range", "short_range"],
+        default=DetectorConfig().model,
+        help="face detector whose boxes the networks crop (default: the node's default)",
+    )
     p.add_argument(
         "--gender-models",
         default=",".join(AttributesConfig().gender_models),
@@ -379,32 +413,42 @@ def fit_attributes_main(argv: Sequence[str] | None = None) -> int:
         gender_models, age_models = parse_models(args.gender_models), parse_models(args.age_models)
         base = AttributesConfig(
             gender_models=gender_models,
+            gender_weights={},
             age_model=age_models[0],
-            age_blend={m: 0.5 / len(age_models) for m in age_models[1:]},
+            age_blend={m: 1 / len(age_models) for m in age_models[1:]},
         )
         # Compared with the node's default recipe when the networks are its own, else with
-        # a plain mean of the networks (an even age blend).
+        # a plain mean of the networks' p(male) and an even blend of their ages.
         default = AttributesConfig()
         same = set(gender_models) == set(default.gender_models)
         cfg = default if same and age_models == default.age_models else base
     except ValueError as exc:
         p.error(str(exc).splitlines()[0])
-    detector_cfg = DetectorConfig()
+    detector_cfg = DetectorConfig(model=args.detector)
     try:
-        files, _ = read_labels(args.faces, args.labels, None)
+        files, _ = read_labels(args.faces, args.labels, args.labels_file)
         detector = open_detector(args.models, detector_cfg)
         wanted = dict.fromkeys((*cfg.gender_models, *cfg.age_models))
         backends = {
             m: open_attribute_backend(m, args.models, cfg, 1, detector.template) for m in wanted
         }
-        result = report(collect(files, GROUPS, detector, backends), cfg)
+        outputs = collect(files, GROUPS, detector, backends)
+        result = report(outputs, cfg)
     except (SceneError, KazoeError, OSError, cv2.error) as exc:
         print(f"kazoe-sim fit-attributes: {exc}".splitlines()[0], file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(result.as_dict(), indent=2))
+        counts = {"photos": len(files), "found": len(outputs.male)}
+        print(
+            json.dumps({**counts, "unlabelled": outputs.unlabelled, **result.as_dict()}, indent=2)
+        )
     else:
         credit = f" ({CREDIT})" if args.labels == "fairface" else ""
-        print(f"{len(files)} photos from {args.faces}{credit}; detector {detector_cfg.model}")
+        skipped = f", {outputs.unlabelled} without a gender or age label skipped"
+        found = len(outputs.male)
+        print(
+            f"{len(files)} photos from {args.faces}{credit}; detector {detector_cfg.model}, "
+            f"{found} faces found{skipped if outputs.unlabelled else ''}"
+        )
         print(result.text())
     return 0

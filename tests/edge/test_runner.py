@@ -60,8 +60,7 @@ def settings(
         (
             ["footfall", "demographics"],
             {
-                "yunet.onnx",
-                "gender-v1.onnx",  # Cydral's gender only: its age network is not loaded
+                "yunet.onnx",  # the default recipe loads no Cydral network
                 "faceres-deep.onnx",
                 "faceapi-agegender.onnx",
             },

@@ -18,6 +18,7 @@ from edge.counting.calibration import (
     attribute_recipe,
     check_identity,
     default_path,
+    identity_mismatch,
     load_calibration,
 )
 from edge.errors import ConfigError
@@ -134,7 +135,9 @@ def test_file_round_trips_and_its_id_names_its_content(tmp_path: Path) -> None:
         (IDS.model_copy(update={"age": "age-v1@4f9f0075"}), AttributesConfig(), "age model"),
         (IDS.model_copy(update={"detector": "face_detection_full_range@99bf"}), None, "detector"),
         (IDS, AttributesConfig(flip_average=False), "flip_average"),
-        (IDS, AttributesConfig(gender_weights={"cydral": 1.0}), "gender_weights"),
+        (IDS, AttributesConfig(gender_intercept=-0.5), "gender_intercept"),
+        (IDS, AttributesConfig(age_scale=1.2), "age_scale"),
+        (IDS, AttributesConfig(gender_weights={"faceres-deep": 1.0}), "gender_intercept"),
     ],
 )
 def test_a_calibration_of_other_models_or_another_recipe_is_refused(
@@ -145,6 +148,32 @@ def test_a_calibration_of_other_models_or_another_recipe_is_refused(
     assert named in str(err.value)
     assert "kazoe calibrate" in str(err.value)
     assert "\n" not in str(err.value)
+
+
+PREVIOUS = {  # a weighted-mean recipe as a version before the logistic fusion stored it
+    "gender_models": ["cydral", "faceapi", "faceres-deep"],
+    "gender_weights": {"cydral": 0.5, "faceapi": 1.0, "faceres-deep": 0.5},
+    "age_model": "faceapi",
+    "age_blend": {"faceres-deep": 0.2},
+    "flip_average": True,
+}
+
+
+def test_a_calibration_stored_before_the_fused_recipe_keys_still_matches_its_recipe() -> None:
+    old = calibration(recipe=PREVIOUS)
+    node = AttributesConfig.model_validate(PREVIOUS)
+    assert identity_mismatch(old, IDS, node) == ""
+    assert "age_blend" in identity_mismatch(old, IDS, AttributesConfig())  # the first to differ
+
+
+def test_keys_the_fusion_in_use_ignores_do_not_invalidate_a_calibration() -> None:
+    mean = {"gender_models": ["cydral", "faceapi"], "age_blend": {}}
+    cal = calibration(recipe=attribute_recipe(AttributesConfig.model_validate(mean)))
+    with_intercept = AttributesConfig.model_validate({**mean, "gender_intercept": 0.3})
+    assert identity_mismatch(cal, IDS, with_intercept) == ""
+    fused = calibration()  # the default: logistic fusion, which reads no gender_weights
+    assert "gender_weights" not in fused.recipe
+    assert "gender_intercept" not in cal.recipe
 
 
 def test_scheduling_keys_are_not_part_of_the_recipe() -> None:

@@ -109,6 +109,16 @@ def test_rates_measured_on_many_faces_are_nearly_exact() -> None:
     assert gender_share_interval(12, 12, 6, many) == gender_share_interval(12, 12, 6, FAIRFACE_3)
     with pytest.raises(ValueError, match="face counts"):
         GenderRates(women=(0.5, 0.5), men=(0.5, 0.5), women_faces=-1)
+    with pytest.raises(ValueError, match="both genders or of neither"):
+        GenderRates(women=(0.5, 0.5), men=(0.5, 0.5), women_faces=10)
+
+
+def test_the_rates_posterior_variance_is_the_dirichlet_one() -> None:
+    rates = GenderRates(women=(0.6, 0.2), men=(0.1, 0.8), women_faces=100, men_faces=100)
+    draws = np.random.default_rng(1).dirichlet(rates.kernel(True) * 100 + 0.5, 200_000)
+    steps = draws @ np.array([-1.0, 0.0, 1.0])
+    assert rates.step_variance(True) == pytest.approx(float(steps.var()), rel=0.02)
+    assert FAIRFACE_3.step_variance(True) == 0.0
 
 
 def test_a_band_count_is_two_binomials_and_its_interval_covers() -> None:

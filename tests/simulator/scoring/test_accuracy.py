@@ -173,6 +173,10 @@ def test_age_alone_drops_the_age_blend(capsys: pytest.CaptureFixture[str]) -> No
         "gender = weighted mean(cydral 0.5), age = cydral + faceres-deep 0.485, flip averaging; "
         "detector yunet"
     )
+    # face-api alone, as a node with age_blend = {} runs it: no fitted line either
+    assert accuracy_main(["--json", "--limit", "2", "--age-alone"]) == 0
+    faceapi = json.loads(capsys.readouterr().out)["recipe"]
+    assert faceapi.endswith(", age = faceapi, flip averaging; detector yunet")
 
 
 def test_the_recipe_line_names_the_logistic_fusion_and_the_age_line() -> None:

@@ -121,17 +121,45 @@ def test_the_fit_removes_a_gender_bias_and_stretches_shrunk_ages() -> None:
     assert after.age_within_one > 0.95
 
 
-def test_the_snippet_is_a_valid_attributes_section_with_the_fitted_recipe() -> None:
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        CFG,
+        # other networks: the snippet must name them, or a node would fuse its defaults
+        AttributesConfig(gender_models=("faceapi",), age_blend={}),
+        AttributesConfig(
+            gender_models=("faceapi", "faceres-deep"),
+            age_model="faceres-deep",
+            age_blend={"faceapi": 0.5},
+        ),
+    ],
+    ids=["default", "one-network-each", "swapped"],
+)
+def test_the_snippet_is_the_fitted_recipe_as_an_attributes_section(
+    cfg: AttributesConfig,
+) -> None:
     out = _synthetic()
-    result = report(out, CFG)
+    nets = {**out.results, "faceapi": (out.results["faceres-deep"][0], out.results["faceapi"][1])}
+    out = Outputs(out.male, out.group, out.half_a, nets, out.groups, out.photos)
+    result = report(out, cfg)
     snippet = result.text().split("fitted on all photos:\n", 1)[1]
-    section = tomllib.loads(snippet)["attributes"]
-    cfg = AttributesConfig.model_validate(section)
-    assert cfg.gender_logistic["faceres-deep"] == pytest.approx(
-        result.fitted.logistic["faceres-deep"], abs=1e-3
-    )
-    assert cfg.age_scale == pytest.approx(result.fitted.age_scale, abs=1e-3)
-    assert result.a_on_b.faces + result.b_on_a.faces == len(out.male)
+    node = AttributesConfig.model_validate(tomllib.loads(snippet)["attributes"])
+    assert node.gender_models == cfg.gender_models
+    assert node.age_models == cfg.age_models
+    everyone = np.ones(len(out.male), bool)
+    # the pasted (rounded) recipe scores as the fitted one, within a face or two
+    pasted, fitted = figures(out, everyone, node), result.fitted_all
+    assert pasted.gender == pytest.approx(fitted.gender, abs=2.01 / len(out.male))
+    assert pasted.age_exact == pytest.approx(fitted.age_exact, abs=2.01 / len(out.male))
+
+
+def test_a_fit_outside_what_the_config_takes_is_a_clear_error() -> None:
+    out = _synthetic()
+    p, deep = out.results["faceres-deep"]
+    far: Results = {**out.results, "faceres-deep": (p, deep - 200)}  # an offset of ~+200 years
+    bad = Outputs(out.male, out.group, out.half_a, far, out.groups, out.photos)
+    with pytest.raises(SceneError, match=r"the fit gave age_offset = .* outside what"):
+        fit(bad, np.ones(len(out.male), bool), CFG)
 
 
 def test_one_gender_only_or_a_negative_age_weight_is_a_clear_error() -> None:
@@ -154,7 +182,7 @@ def test_missing_face_folder_is_one_line(
     assert fit_attributes_main(["--faces", str(tmp_path / "none")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("kazoe-sim fit-attributes: ")
-    assert "\n" not in err
+    assert str(tmp_path / "none") in err
 
 
 @pytest.mark.integration
