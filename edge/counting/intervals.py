@@ -237,10 +237,10 @@ def gender_share_interval(
         return (0.0, 100.0)  # counted women are no likelier among women: no information
     tail = (1.0 - level) / 2.0
     d = female - male
-    draws = list(zip(rates.kernel_draws(True), rates.kernel_draws(False), strict=True))
     accepted: list[int] = []
-    if n <= (EXACT_UP_TO if len(draws) == 1 else MIXTURE_EXACT_UP_TO):
+    if n <= (MIXTURE_EXACT_UP_TO if rates.women_faces else EXACT_UP_TO):
         # Under each true number of women: the pmf of d, averaged over the rate draws.
+        draws = zip(rates.kernel_draws(True), rates.kernel_draws(False), strict=True)
         powers = [(_power(w, n), _power(m, n)) for w, m in draws]
         for women in range(n + 1):
             pmf = np.mean([np.convolve(pw[women], pm[n - women]) for pw, pm in powers], axis=0)

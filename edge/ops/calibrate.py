@@ -20,7 +20,8 @@ import csv
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +42,7 @@ from edge.counting.calibration import (
 )
 from edge.errors import ConfigError, KazoeError
 from edge.payload import ModelIds
-from edge.types import ImageArray
+from edge.types import Detections, ImageArray
 from edge.vision.attributes import AttributeEstimator
 from edge.vision.face_detector import FaceDetector, open_detector
 from edge.vision.models_info import model_ids
@@ -185,19 +186,29 @@ class Timer:
         return 1000 * self.seconds / self.faces if self.faces else None
 
 
-def estimate_photo(
-    photo: LabelledPhoto, detector: FaceDetector, estimator: AttributeEstimator, timer: Timer
-) -> Estimate:
-    image = cv2.imread(str(photo.path), cv2.IMREAD_COLOR)
+@contextmanager
+def best_face(path: Path, detector: FaceDetector) -> Iterator[tuple[ImageArray, Detections | None]]:
+    """The photo alone on its grey canvas and its highest-scoring face (None: no face);
+    the decoded image is zeroed at once and the canvas when the block ends."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
-        raise ConfigError(f"cannot decode {photo.path}")
+        raise ConfigError(f"cannot decode {path}")
     canvas = on_canvas(np.asarray(image, np.uint8))
     image.fill(0)
     try:
         found = detector.detect(canvas)
-        if not len(found):
+        best = found.select(np.array([int(np.argmax(found.scores))])) if len(found) else None
+        yield canvas, best
+    finally:
+        canvas.fill(0)
+
+
+def estimate_photo(
+    photo: LabelledPhoto, detector: FaceDetector, estimator: AttributeEstimator, timer: Timer
+) -> Estimate:
+    with best_face(photo.path, detector) as (canvas, best):
+        if best is None:
             return Estimate(photo)
-        best = found.select(np.array([int(np.argmax(found.scores))]))
         # CPU time, not wall time: on a shared machine it is still one core's work.
         t0 = time.process_time()
         attributes = estimator.estimate(canvas, best)
@@ -206,8 +217,6 @@ def estimate_photo(
         if attributes.p_male is None or attributes.age is None:
             raise ConfigError("the attribute estimator returned no estimates")
         return Estimate(photo, float(attributes.p_male[0]), float(attributes.age[0]))
-    finally:
-        canvas.fill(0)
 
 
 def estimate_all(

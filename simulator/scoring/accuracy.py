@@ -21,6 +21,7 @@ Only numbers are kept: no image, crop or estimate leaves the process.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from bisect import bisect_right
@@ -439,23 +440,29 @@ def describe_recipe(cfg: AttributesConfig, detector: DetectorConfig) -> str:
     return recipe + f"; detector {detector.model}"
 
 
-def accuracy_main(argv: Sequence[str] | None = None) -> int:
-    p = OneLineParser(prog="kazoe-sim accuracy", description=__doc__)
-    p.add_argument(
-        "--faces", type=Path, default=FAIRFACE, help="FairFace folder (ground_truth.json)"
-    )
+def add_model_arguments(p: argparse.ArgumentParser, gender_help: str) -> None:
+    """``--models``, ``--detector`` and ``--gender-models``, as the attribute reports take them."""
     p.add_argument("--models", type=Path, default=REPO / "models" / "build")
     p.add_argument(
         "--detector",
         choices=["yunet", "full_range", "short_range"],
         default=DetectorConfig().model,
-        help="face detector (default: the node's default)",
+        help="face detector, whose boxes the box networks crop (default: the node's default)",
     )
     p.add_argument(
-        "--gender-models",
-        default=",".join(AttributesConfig().gender_models),
-        help="networks fused for gender (default: the node's default); other networks than "
-        "the default's are averaged with gender_weights",
+        "--gender-models", default=",".join(AttributesConfig().gender_models), help=gender_help
+    )
+
+
+def accuracy_main(argv: Sequence[str] | None = None) -> int:
+    p = OneLineParser(prog="kazoe-sim accuracy", description=__doc__)
+    p.add_argument(
+        "--faces", type=Path, default=FAIRFACE, help="FairFace folder (ground_truth.json)"
+    )
+    add_model_arguments(
+        p,
+        gender_help="networks fused for gender (default: the node's default); other networks "
+        "than the default's are averaged with gender_weights",
     )
     p.add_argument("--age-model", default=AttributesConfig().age_model)
     p.add_argument(

@@ -37,7 +37,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from edge.config import AttributeModel, AttributesConfig, DetectorConfig
 from edge.errors import KazoeError
-from edge.ops.calibrate import on_canvas
+from edge.ops.calibrate import best_face
 from edge.vision.attributes import AttributeBackend, Results, blend_age, fuse_gender, logit
 from edge.vision.attributes import open_backend as open_attribute_backend
 from edge.vision.face_detector import FaceDetector, open_detector
@@ -48,7 +48,7 @@ from simulator.scenes.labels import AgeGroup, FaceLabel, parse_group
 from simulator.scoring.accuracy import (
     CREDIT,
     FAIRFACE,
-    REPO,
+    add_model_arguments,
     group_of,
     parse_models,
 )
@@ -134,22 +134,13 @@ def collect(
             index = group_index(label, groups)
         except SceneError as exc:
             raise SceneError(f"{item.path.name}: {exc}") from None
-        image = cv2.imread(str(item.path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise SceneError(f"cannot decode {item.path}")
-        canvas = on_canvas(np.asarray(image, np.uint8))
-        image.fill(0)
-        try:
-            faces = detector.detect(canvas)
-            if not len(faces):
+        with best_face(item.path, detector) as (canvas, best):
+            if best is None:
                 continue
-            best = faces.select(np.array([int(np.argmax(faces.scores))]))
             for model, backend in backends.items():
                 p, age = backend.estimate(canvas, best)
                 found[model][0].append(float(p[0]))
                 found[model][1].append(float(age[0]))
-        finally:
-            canvas.fill(0)
         male.append(label.gender == "male")
         group.append(index)
         half_a.append(a)
@@ -185,7 +176,7 @@ class Fit:
     age_scale: float
     age_offset: float
 
-    def settings(self) -> dict[str, object]:
+    def as_dict(self) -> dict[str, object]:
         """The ``[attributes]`` keys of this recipe."""
         return {
             "gender_models": list(self.gender_models),
@@ -201,7 +192,7 @@ class Fit:
         """``base`` with this recipe; SceneError when a fitted value is outside the config's
         range (the fit is then no recipe a node could run)."""
         try:
-            return AttributesConfig.model_validate({**base.model_dump(), **self.settings()})
+            return AttributesConfig.model_validate({**base.model_dump(), **self.as_dict()})
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
@@ -227,9 +218,6 @@ class Fit:
                 f"age_offset = {self.age_offset:.2f}",
             ]
         )
-
-    def as_dict(self) -> dict[str, object]:
-        return self.settings()
 
 
 def fit(out: Outputs, mask: BoolArray, cfg: AttributesConfig) -> Fit:
@@ -390,18 +378,7 @@ def fit_attributes_main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="with --labels csv: another file than FACES/labels.csv",
     )
-    p.add_argument("--models", type=Path, default=REPO / "models" / "build")
-    p.add_argument(
-        "--detector",
-        choices=["yunet", "full_range", "short_range"],
-        default=DetectorConfig().model,
-        help="face detector whose boxes the networks crop (default: the node's default)",
-    )
-    p.add_argument(
-        "--gender-models",
-        default=",".join(AttributesConfig().gender_models),
-        help="networks fused for gender (default: the node's default)",
-    )
+    add_model_arguments(p, gender_help="networks fused for gender (default: the node's default)")
     p.add_argument(
         "--age-models",
         default=",".join(AttributesConfig().age_models),
