@@ -14,6 +14,9 @@ age-band mix) get the node's own intervals (``edge.privacy.shares``) for the fem
 for each age band (bands 0-9, 10-19, ..., 70+, which every FairFace group fits in); a window
 is covered when the true share of the window's people lies inside. Both ways round.
 
+Crowds: the per-photo estimates drawn into 1000 crowds of 100 as a scene draws its people
+and scored as ``kazoe-sim score`` scores a scene (``simulator.scoring.crowds``).
+
 ``--write-calibration PATH`` writes the calibration of all the photos (the shipped default
 is ``kazoe-sim accuracy --write-calibration edge/counting/calibrations/fairface-default.json``).
 Only numbers are kept: no image, crop or estimate leaves the process.
@@ -51,6 +54,7 @@ from simulator.errors import SceneError
 from simulator.scenes.args import OneLineParser
 from simulator.scenes.faces import LabelledFile, read_labels
 from simulator.scenes.labels import AgeGroup
+from simulator.scoring.crowds import CrowdSpread, crowd_spread
 
 REPO = Path(__file__).resolve().parents[2]
 FAIRFACE = REPO.parent / "shared" / "data" / "fairface"
@@ -454,6 +458,25 @@ def add_model_arguments(p: argparse.ArgumentParser, gender_help: str) -> None:
     )
 
 
+def window_figures(
+    estimates: Sequence[Estimate], margin: float
+) -> tuple[Coverage | None, str, CrowdSpread | None, str]:
+    """Interval coverage and the crowd spread, each with why it is n/a (e.g. ``--limit``)."""
+    coverage: Coverage | None = None
+    why = ""
+    try:
+        coverage = interval_coverage(estimates, margin=margin)
+    except (SceneError, ValueError) as exc:  # e.g. --limit left too few faces
+        why = str(exc).splitlines()[0]
+    spread: CrowdSpread | None = None
+    why_crowds = ""
+    try:
+        spread = crowd_spread(estimates, margin=margin)
+    except SceneError as exc:  # --limit left fewer photos than a crowd
+        why_crowds = str(exc).splitlines()[0]
+    return coverage, why, spread, why_crowds
+
+
 def accuracy_main(argv: Sequence[str] | None = None) -> int:
     p = OneLineParser(prog="kazoe-sim accuracy", description=__doc__)
     p.add_argument(
@@ -509,21 +532,19 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
         return 1
     report = Report.build(results, groups, ms)
     recipe = describe_recipe(cfg, detector_cfg)
-    coverage: Coverage | None = None
-    why = ""
-    try:
-        coverage = interval_coverage(estimates, margin=defaults.gender_margin)
-    except (SceneError, ValueError) as exc:  # e.g. --limit left too few faces
-        why = str(exc).splitlines()[0]
+    coverage, why, spread, why_crowds = window_figures(estimates, defaults.gender_margin)
     if args.write_calibration is not None and not _write_calibration(
         args.write_calibration, estimates, len(files), models, cfg
     ):
         return 1
     if args.json:
         cover = coverage.as_dict() if coverage is not None else None
-        print(json.dumps({"recipe": recipe, **report.as_dict(), "coverage": cover}, indent=2))
+        crowds = spread.as_dict() if spread is not None else None
+        figures = {"recipe": recipe, **report.as_dict(), "coverage": cover, "crowds": crowds}
+        print(json.dumps(figures, indent=2))
     else:
         print(f"{len(files)} photos from {args.faces} ({CREDIT}); {recipe}")
         print(report.text())
         print(coverage.text() if coverage else f"interval coverage: n/a ({why})")
+        print(spread.text() if spread else f"crowds: n/a ({why_crowds})")
     return 0
