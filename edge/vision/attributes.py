@@ -140,10 +140,25 @@ def fuse_gender(results: Results, cfg: AttributesConfig) -> FloatArray:
 
 def blend_age(results: Results, cfg: AttributesConfig) -> FloatArray:
     """age_offset + age_scale x ((1 - sum of the blend) x age_model's age + each blended
-    network's weight x its age), never below 0."""
+    network's weight x its age), then through ``age_map``; never below 0."""
     blend = {m: w for m, w in cfg.age_blend.items() if m != cfg.age_model}
     age = (1.0 - sum(blend.values())) * results[cfg.age_model][1].astype(np.float64)
     for model, weight in blend.items():
         age = age + weight * results[model][1]
-    out: FloatArray = np.maximum(0.0, cfg.age_offset + cfg.age_scale * age).astype(np.float32)
+    line = cfg.age_offset + cfg.age_scale * age
+    out: FloatArray = np.maximum(0.0, map_age(line, cfg.age_map)).astype(np.float32)
     return out
+
+
+def map_age(
+    age: npt.NDArray[np.float64], knots: tuple[tuple[float, float], ...]
+) -> npt.NDArray[np.float64]:
+    """The piecewise-linear ``age_map`` (no knots: unchanged); beyond the end knots the
+    age moves one for one from the end knot's."""
+    if not knots:
+        return age
+    xs, ys = np.array([k[0] for k in knots]), np.array([k[1] for k in knots])
+    out = np.interp(age, xs, ys)
+    out = np.where(age < xs[0], ys[0] + (age - xs[0]), out)
+    mapped: npt.NDArray[np.float64] = np.where(age > xs[-1], ys[-1] + (age - xs[-1]), out)
+    return mapped

@@ -438,6 +438,8 @@ def describe_recipe(cfg: AttributesConfig, detector: DetectorConfig) -> str:
     age = f"{cfg.age_model}{blend}"
     if (cfg.age_scale, cfg.age_offset) != (1.0, 0.0):
         age = f"{cfg.age_offset:g} + {cfg.age_scale:g} x ({age})"
+    if cfg.age_map:
+        age += f" through age_map ({len(cfg.age_map)} knots)"
     recipe += f", age = {age}"
     box_nets = {"faceres", "faceapi", "faceres-deep"} & {*cfg.gender_models, *cfg.age_models}
     recipe += ", flip averaging" if cfg.flip_average and box_nets else ""

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edge.config import AggregateConfig, AttributesConfig
+from edge.config import DEFAULT_AGE_MAP, AggregateConfig, AttributesConfig
 from edge.counting.calibration import (
     AGE_BINS,
     GENDER_BINS,
@@ -136,7 +136,8 @@ def test_file_round_trips_and_its_id_names_its_content(tmp_path: Path) -> None:
         (IDS.model_copy(update={"detector": "face_detection_full_range@99bf"}), None, "detector"),
         (IDS, AttributesConfig(flip_average=False), "flip_average"),
         (IDS, AttributesConfig(gender_intercept=-0.5), "gender_intercept"),
-        (IDS, AttributesConfig(age_scale=1.2), "age_scale"),
+        (IDS, AttributesConfig(age_scale=1.2, age_map=DEFAULT_AGE_MAP), "age_scale"),
+        (IDS, AttributesConfig(age_map=()), "age_map"),
         (IDS, AttributesConfig(gender_weights={"faceres-deep": 1.0}), "gender_intercept"),
     ],
 )

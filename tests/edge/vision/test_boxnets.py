@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from edge.config import (
     DEFAULT_AGE_BLEND,
+    DEFAULT_AGE_MAP,
     DEFAULT_AGE_OFFSET,
     DEFAULT_AGE_SCALE,
     DEFAULT_GENDER_INTERCEPT,
@@ -21,7 +22,7 @@ from edge.config import (
 )
 from edge.types import Detections, FloatArray, ImageArray
 from edge.vision import boxnets
-from edge.vision.attributes import AttributeBackend, AttributeEstimator
+from edge.vision.attributes import AttributeBackend, AttributeEstimator, map_age
 from edge.vision.boxnets import FaceApiBackend, FaceResBackend, FaceResDeepBackend
 from edge.vision.crops import box_crop
 from edge.vision.models_info import model_ids
@@ -223,7 +224,13 @@ DEFAULT_P = _sigmoid(
     DEFAULT_GENDER_INTERCEPT + DEFAULT_GENDER_LOGISTIC["faceres-deep"] * _logit(0.7)
 )
 _W = DEFAULT_AGE_BLEND["faceres-deep"]
-DEFAULT_AGE = DEFAULT_AGE_OFFSET + DEFAULT_AGE_SCALE * ((1 - _W) * 33 + _W * 43)
+_LINE = DEFAULT_AGE_OFFSET + DEFAULT_AGE_SCALE * ((1 - _W) * 33 + _W * 43)
+# then through the default age_map: between the two knots around the line's age
+_LO, _HI = (
+    max(k for k in DEFAULT_AGE_MAP if k[0] <= _LINE),
+    min(k for k in DEFAULT_AGE_MAP if k[0] > _LINE),
+)
+DEFAULT_AGE = _LO[1] + (_LINE - _LO[0]) * (_HI[1] - _LO[1]) / (_HI[0] - _LO[0])
 
 
 @pytest.mark.parametrize(
@@ -401,3 +408,32 @@ def test_crop_scales_follow_the_detector_whose_boxes_they_crop(
     on_blazeface = cls(FakeSession(outputs), 16, blazeface=True)
     assert (on_yunet.gender_scale, on_yunet.age_scale) == yunet
     assert (on_blazeface.gender_scale, on_blazeface.age_scale) == blazeface
+
+
+def test_the_age_map_interpolates_and_moves_one_for_one_beyond_its_end_knots() -> None:
+    knots = ((10.0, 5.0), (30.0, 35.0), (60.0, 65.0))
+    ages = np.array([0.0, 10.0, 20.0, 30.0, 45.0, 60.0, 70.0])
+    assert map_age(ages, knots).tolist() == [-5.0, 5.0, 20.0, 35.0, 50.0, 65.0, 75.0]
+    assert map_age(ages, ()).tolist() == ages.tolist()
+
+
+@pytest.mark.parametrize(
+    ("knots", "message"),
+    [
+        ([[10, 5]], "at least two knots"),
+        ([[10, 5], [10, 8]], r"knots must ascend: \[10, 5\] is followed by \[10, 8\]"),
+        ([[10, 5], [20, 4]], "knots must ascend"),
+        ([[10, 5], [20, 200]], "less than or equal to 150"),
+    ],
+)
+def test_an_age_map_that_does_not_ascend_is_refused(knots: list[list[float]], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        AttributesConfig.model_validate({"age_map": knots})
+
+
+def test_the_fitted_age_map_by_default_and_none_with_another_line() -> None:
+    assert AttributesConfig().age_map == DEFAULT_AGE_MAP
+    assert AttributesConfig(age_blend={}).age_map == ()
+    knots = ((0.0, 0.0), (80.0, 85.0))
+    assert AttributesConfig(age_map=knots).age_map == knots
+    assert AttributesConfig.model_validate({"age_scale": 1.2}).age_map == ()

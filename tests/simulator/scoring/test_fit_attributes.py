@@ -12,6 +12,7 @@ import pytest
 
 from edge.config import (
     DEFAULT_AGE_BLEND,
+    DEFAULT_AGE_MAP,
     DEFAULT_AGE_OFFSET,
     DEFAULT_AGE_SCALE,
     DEFAULT_GENDER_INTERCEPT,
@@ -25,13 +26,16 @@ from simulator.scenes.labels import FaceLabel, parse_group
 from simulator.scoring.accuracy import FAIRFACE
 from simulator.scoring.fit_attributes import (
     Outputs,
+    band_distance,
     figures,
     fit,
+    fit_age_map,
     fit_attributes_main,
     group_index,
     halves,
     middle,
     report,
+    spread_ages,
 )
 
 GROUPS = tuple(parse_group(g) for g in ("0-2", "3-9", "10-19", "20-29", "70+"))
@@ -153,6 +157,62 @@ def test_the_snippet_is_the_fitted_recipe_as_an_attributes_section(
     assert pasted.age_exact == pytest.approx(fitted.age_exact, abs=2.01 / len(out.male))
 
 
+def _bent(n: int = 600, seed: int = 4) -> Outputs:
+    """Right gender; ages bent by a curve a line cannot undo (young faces look older)."""
+    rng = np.random.default_rng(seed)
+    groups = tuple(parse_group(g) for g in ("0-2", "3-9", "10-19", "20-29", "30-39", "70+"))
+    group = rng.integers(0, len(groups), n)
+    years = spread_ages(group.astype(np.int64), groups)
+    bent = (80 * np.sqrt(years / 80) + rng.normal(0, 0.5, n)).astype(np.float32)
+    male = rng.random(n) < 0.5
+    p = np.where(male, 0.9, 0.1).astype(np.float32)
+    return Outputs(
+        male=male,
+        group=group.astype(np.int64),
+        half_a=np.arange(n) % 2 == 0,
+        results={"faceapi": (p, bent), "faceres-deep": (p, bent)},
+        groups=groups,
+        photos=n,
+    )
+
+
+def test_the_age_map_undoes_a_bend_the_line_leaves_and_fixes_the_band_shares() -> None:
+    out = _bent()
+    a = out.half_a
+    line = fit(out, a, CFG, age_map=False)
+    mapped = fit(out, a, CFG)
+    assert line.age_map == ()
+    assert len(mapped.age_map) > 10  # 21 quantiles, the ages clamped at 0 tie
+    # fitted on half A, scored on half B
+    before, after = figures(out, ~a, line.config(CFG)), figures(out, ~a, mapped.config(CFG))
+    assert before.band_distance > 0.15
+    assert after.band_distance < before.band_distance / 2
+    assert after.age_exact > before.age_exact
+    # the snippet carries the map, and a node reads it back
+    result = report(out, CFG)
+    mapped_all = result.fitted
+    snippet = result.text().split("fitted on all photos:\n", 1)[1]
+    node = AttributesConfig.model_validate(tomllib.loads(snippet)["attributes"])
+    assert node.age_map == mapped_all.age_map
+    assert figures(out, ~a, node).band_distance < before.band_distance / 2
+
+
+def test_map_knots_ascend_even_when_quantiles_tie() -> None:
+    line = np.array([5.0] * 50 + [40.0] * 50)  # most quantiles are 5 or 40
+    knots = fit_age_map(line, np.linspace(0, 80, 100))
+    xs, ys = [x for x, _ in knots], [y for _, y in knots]
+    assert xs == [5.0, 22.5, 40.0]  # the 50 % quantile lies between the two ages
+    assert ys == sorted(ys)
+    AttributesConfig(age_map=knots)  # a node takes it
+    assert fit_age_map(np.full(10, 7.0), np.linspace(0, 80, 10)) == ()
+
+
+def test_band_distance_is_half_the_summed_share_differences() -> None:
+    assert band_distance(np.array([5.0, 25.0]), [3, 20]) == 0.0
+    # truth: one in 0-19, one in 20-29; estimated: both in 20-29
+    assert band_distance(np.array([25.0, 25.0]), [3, 20]) == pytest.approx(0.5)
+
+
 def test_a_fit_outside_what_the_config_takes_is_a_clear_error() -> None:
     out = _synthetic()
     p, deep = out.results["faceres-deep"]
@@ -206,11 +266,22 @@ def test_fairface_fit_is_the_shipped_default_and_holds_out(
     assert fitted["age_scale"] == pytest.approx(DEFAULT_AGE_SCALE, abs=0.005)
     assert fitted["age_offset"] == pytest.approx(DEFAULT_AGE_OFFSET, abs=0.05)
     want: dict[str, Any] = json.loads(EXPECTED.read_text(encoding="utf-8"))
-    for part in ("fitted_on_a_scored_on_b", "fitted_on_b_scored_on_a"):
-        for key in ("gender", "female", "male", "age_exact", "age_within_one"):
-            # one face either way of 270 (135 per gender) is float noise across CPUs
-            tolerance = 1.01 / (135 if key in ("female", "male") else 270)
-            assert got[part][key] == pytest.approx(want[part][key], abs=tolerance), (part, key)
+    _held_out_as_committed(got, want)
     # The issue's per-face goals, on photos the fit never saw (mean of the two halves).
     assert got["held_out"]["gender"] >= 0.85
     assert got["held_out"]["age_within_one"] >= 0.90
+    assert fitted["age_map"] == [list(k) for k in DEFAULT_AGE_MAP]
+    # With --no-age-map: the line alone, the same ±1 and worse age-band shares held out.
+    assert fit_attributes_main(["--json", "--no-age-map"]) == 0
+    line: dict[str, Any] = json.loads(capsys.readouterr().out)
+    _held_out_as_committed(line, want["without_age_map"])
+    assert line["fitted_on_all"]["age_map"] == []
+    assert got["held_out"]["band_distance"] < line["held_out"]["band_distance"]
+
+
+def _held_out_as_committed(got: dict[str, Any], want: dict[str, Any]) -> None:
+    for part in ("fitted_on_a_scored_on_b", "fitted_on_b_scored_on_a"):
+        for key in ("gender", "female", "male", "age_exact", "age_within_one", "band_distance"):
+            # one face either way of 270 (135 per gender) is float noise across CPUs
+            tolerance = 1.01 / (135 if key in ("female", "male") else 270)
+            assert got[part][key] == pytest.approx(want[part][key], abs=tolerance), (part, key)
