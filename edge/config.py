@@ -333,10 +333,11 @@ class AttributesConfig(_Section):
         DEFAULT_AGE_MAP,
         max_length=64,
         description=(
-            "after the line: [[line age, age], ...] knots of a piecewise-linear map, both "
-            "ascending (beyond the end knots the age moves one for one); [] none. Default: "
-            "fitted on FairFace with the default line (kazoe-sim fit-attributes); with "
-            "another age_model, age_blend, age_scale or age_offset it defaults to []"
+            "after the line: [[line age, age], ...] knots of a piecewise-linear map, line "
+            "ages strictly ascending, ages not descending (beyond the end knots the age moves "
+            "one for one); [] none. Default: fitted on FairFace with the default line "
+            "(kazoe-sim fit-attributes); [] with another age_model or age_blend, or when "
+            "age_scale or age_offset is given at all (even at the default value)"
         ),
     )
     flip_average: bool = Field(

@@ -234,8 +234,16 @@ def identity_mismatch(cal: Calibration, models: ModelIds, attributes: Attributes
     for key in sorted(set(theirs_recipe) | set(ours_recipe)):
         if theirs_recipe.get(key) != ours_recipe.get(key):
             theirs_value, ours_value = theirs_recipe.get(key), ours_recipe.get(key)
-            return f"[attributes] {key} = {theirs_value!r} (the node has {ours_value!r})"
+            return (
+                f"[attributes] {key} = {_short(theirs_value)} (the node has {_short(ours_value)})"
+            )
     return ""
+
+
+def _short(value: object, limit: int = 60) -> str:
+    """A recipe value for a one-line message (an age map's 21 knots are elided)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-1]}"
 
 
 def check_identity(

@@ -44,7 +44,8 @@ class CrowdSpread:
 
     people: int
     share_errors: tuple[float, ...]  # crowds where at least one face was counted female/male
-    band_distances: tuple[float, ...]
+    band_distances: tuple[float, ...]  # crowds where at least one face was counted
+    drawn: int  # crowds drawn
 
     @property
     def crowds(self) -> int:
@@ -54,39 +55,57 @@ class CrowdSpread:
         return np.abs(np.array(self.share_errors, dtype=np.float64))
 
     def as_dict(self) -> dict[str, object]:
+        """The figures; a part is None when no crowd had anyone counted in it."""
         errors, tvd = self._abs(), np.array(self.band_distances, dtype=np.float64)
-        return {
-            "crowds": self.crowds,
-            "people": self.people,
-            "female_share_error_pp": {
+        share = None
+        if len(errors):
+            share = {
                 "mean_signed": round(float(np.mean(self.share_errors)), 2),
                 "median": round(float(np.median(errors)), 2),
                 "p90": round(float(np.percentile(errors, 90)), 2),
                 f"within_{SHARE_GOAL_PP:g}": int(np.sum(errors <= SHARE_GOAL_PP)),
-            },
-            "age_band_distance": {
+            }
+        bands = None
+        if len(tvd):
+            bands = {
                 "median": round(float(np.median(tvd)), 3),
                 "p90": round(float(np.percentile(tvd, 90)), 3),
                 f"within_{BAND_GOAL:g}": int(np.sum(tvd <= BAND_GOAL)),
-            },
+            }
+        return {
+            "crowds": self.drawn,
+            "people": self.people,
+            "female_share_error_pp": share,
+            "age_band_distance": bands,
         }
 
     def text(self) -> str:
         d = self.as_dict()
-        share: dict[str, float] = d["female_share_error_pp"]  # type: ignore[assignment]
-        bands: dict[str, float] = d["age_band_distance"]  # type: ignore[assignment]
-        within_s = share[f"within_{SHARE_GOAL_PP:g}"]
-        within_b = bands[f"within_{BAND_GOAL:g}"]
-        return (
-            f"{self.crowds} crowds of {self.people} photos drawn as a scene draws them, "
-            "counted per photo (no video, tracking, windows or k)\n"
-            f"  female-share error: median {share['median']:.1f} pp, 90th percentile "
-            f"{share['p90']:.1f} pp, mean signed {share['mean_signed']:+.1f} pp; within "
-            f"{SHARE_GOAL_PP:g} pp in {within_s} of {len(self.share_errors)} crowds\n"
-            f"  age-band distance ({', '.join(CROWD_BANDS)}): median {bands['median']:.3f}, "
-            f"90th percentile {bands['p90']:.3f}; at most {BAND_GOAL:g} in {within_b} of "
-            f"{self.crowds} crowds"
-        )
+        share: dict[str, float] | None = d["female_share_error_pp"]  # type: ignore[assignment]
+        bands: dict[str, float] | None = d["age_band_distance"]  # type: ignore[assignment]
+        lines = [
+            f"{self.drawn} crowds of {self.people} photos drawn as a scene draws them, "
+            "counted per photo (no video, tracking, windows or k)"
+        ]
+        if share is None:
+            lines.append("  female-share error: n/a (no crowd had a face counted female or male)")
+        else:
+            lines.append(
+                f"  female-share error: median {share['median']:.1f} pp, 90th percentile "
+                f"{share['p90']:.1f} pp, mean signed {share['mean_signed']:+.1f} pp; within "
+                f"{SHARE_GOAL_PP:g} pp in {share[f'within_{SHARE_GOAL_PP:g}']} of "
+                f"{len(self.share_errors)} crowds"
+            )
+        names = ", ".join(CROWD_BANDS)
+        if bands is None:
+            lines.append(f"  age-band distance ({names}): n/a (no crowd had a face counted)")
+        else:
+            lines.append(
+                f"  age-band distance ({names}): median {bands['median']:.3f}, 90th "
+                f"percentile {bands['p90']:.3f}; at most {BAND_GOAL:g} in "
+                f"{bands[f'within_{BAND_GOAL:g}']} of {self.crowds} crowds"
+            )
+        return "\n".join(lines)
 
 
 def crowd_spread(
@@ -122,4 +141,4 @@ def crowd_spread(
             distances.append(
                 0.5 * float(np.abs(truth / truth.sum() - counted / counted.sum()).sum())
             )
-    return CrowdSpread(people, tuple(errors), tuple(distances))
+    return CrowdSpread(people, tuple(errors), tuple(distances), crowds)

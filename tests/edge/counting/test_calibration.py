@@ -167,6 +167,17 @@ def test_a_calibration_stored_before_the_fused_recipe_keys_still_matches_its_rec
     assert "age_blend" in identity_mismatch(old, IDS, AttributesConfig())  # the first to differ
 
 
+def test_a_calibration_from_before_the_age_map_is_refused_by_the_default_node_in_one_line() -> None:
+    line_only = {k: v for k, v in attribute_recipe(AttributesConfig()).items() if k != "age_map"}
+    old = calibration(recipe=line_only)  # as kazoe calibrate stored it before age_map existed
+    restated = AttributesConfig.model_validate({**line_only, "age_map": []})
+    assert identity_mismatch(old, IDS, restated) == ""  # the recipe it was made with
+    why = identity_mismatch(old, IDS, AttributesConfig())
+    assert why.startswith("[attributes] age_map = [] (the node has [[0.2, 0.0], [2.5, 1.7]")
+    assert why.endswith("...])")  # 21 knots, elided to one short line
+    assert len(why) < 120
+
+
 def test_keys_the_fusion_in_use_ignores_do_not_invalidate_a_calibration() -> None:
     mean = {"gender_models": ["cydral", "faceapi"], "age_blend": {}}
     cal = calibration(recipe=attribute_recipe(AttributesConfig.model_validate(mean)))

@@ -437,3 +437,11 @@ def test_the_fitted_age_map_by_default_and_none_with_another_line() -> None:
     knots = ((0.0, 0.0), (80.0, 85.0))
     assert AttributesConfig(age_map=knots).age_map == knots
     assert AttributesConfig.model_validate({"age_scale": 1.2}).age_map == ()
+    # a line given at all, even the default one, is a line of its own: no map on it
+    restated = {"age_scale": DEFAULT_AGE_SCALE, "age_offset": DEFAULT_AGE_OFFSET}
+    assert AttributesConfig.model_validate(restated).age_map == ()
+    # restating the default networks keeps the map, and so does a dump read back
+    same = {"age_model": "faceapi", "age_blend": dict(DEFAULT_AGE_BLEND)}
+    assert AttributesConfig.model_validate(same).age_map == DEFAULT_AGE_MAP
+    dumped = AttributesConfig().model_dump()
+    assert AttributesConfig.model_validate(dumped).age_map == DEFAULT_AGE_MAP

@@ -88,3 +88,16 @@ def test_the_same_seed_draws_the_same_crowds() -> None:
 def test_a_crowd_larger_than_the_photos_is_one_line() -> None:
     with pytest.raises(SceneError, match=r"^a crowd of 100 needs at least as many photos \(72\)$"):
         crowd_spread([_right(p) for p in _photos()], margin=0.1, people=100)
+
+
+def test_crowds_where_nobody_was_counted_are_n_a_not_a_crash() -> None:
+    unseen = [Estimate(p) for p in _photos()]
+    spread = crowd_spread(unseen, margin=0.1, people=10, crowds=5)
+    assert spread.as_dict() == {
+        "crowds": 5,
+        "people": 10,
+        "female_share_error_pp": None,
+        "age_band_distance": None,
+    }
+    assert "female-share error: n/a" in spread.text()
+    assert "age-band distance (0-19" in spread.text()
