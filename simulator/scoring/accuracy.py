@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 from edge.config import AggregateConfig, AttributeModel, AttributesConfig, DetectorConfig
+from edge.counting.aggregator import gender_of
 from edge.counting.calibration import Calibration, attribute_recipe
 from edge.counting.intervals import GenderErrors
 from edge.errors import KazoeError
@@ -311,10 +312,7 @@ def interval_coverage(
             gender = {"female": 0, "male": 0, "unknown": 0}
             counted = dict.fromkeys([*labels, "unknown"], 0)
             for e in drawn:
-                p = float(e.p_male or 0.0)
-                gender[
-                    "female" if p < 0.5 - margin else "male" if p > 0.5 + margin else "unknown"
-                ] += 1
+                gender[gender_of(e.p_male, margin)] += 1
                 counted[labels[_band_index(float(e.age or 0.0))]] += 1
             truth_f = 100.0 * sum(e.photo.gender == "female" for e in drawn) / len(drawn)
             interval = maker.female_share(gender)

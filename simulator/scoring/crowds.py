@@ -18,9 +18,13 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from edge.config import AggregateConfig
+from edge.counting.aggregator import gender_of
 from edge.ops.calibrate import Estimate
 from simulator.errors import SceneError
 from simulator.scenes.faces import choose
@@ -28,7 +32,7 @@ from simulator.scenes.faces import choose
 # The bands kazoe-sim score uses for a FairFace scene (0-12 and 13-19 merged: the 10-19
 # group straddles 13): every FairFace group fits in one of them.
 CROWD_BAND_EDGES = (20, 30, 40, 50, 60, 70)
-CROWD_BANDS = ("0-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70+")
+CROWD_BANDS = tuple(AggregateConfig(age_bands=CROWD_BAND_EDGES).band_labels())
 # The issue's goals for a 100-person crowd, printed beside the figures (not asserted here).
 SHARE_GOAL_PP = 3.0
 BAND_GOAL = 0.10
@@ -36,6 +40,16 @@ BAND_GOAL = 0.10
 
 def band_of(age: float) -> int:
     return bisect_right(CROWD_BAND_EDGES, int(age))
+
+
+def band_distance(
+    ages: Sequence[float] | npt.NDArray[np.floating[Any]], labelled_lo: Sequence[int]
+) -> float:
+    """Total variation between the labelled and the estimated age-band shares."""
+    bands = len(CROWD_BANDS)
+    truth = np.bincount([band_of(lo) for lo in labelled_lo], minlength=bands)
+    counted = np.bincount([band_of(float(a)) for a in ages], minlength=bands)
+    return 0.5 * float(np.abs(truth / truth.sum() - counted / counted.sum()).sum())
 
 
 @dataclass(frozen=True)
@@ -124,21 +138,13 @@ def crowd_spread(
     distances: list[float] = []
     for _ in range(crowds):
         drawn = [estimates[i] for i in choose(len(estimates), people, rng)]
-        truth = np.zeros(len(CROWD_BANDS))
-        counted = np.zeros(len(CROWD_BANDS))
-        female = male = 0
-        for e in drawn:
-            truth[band_of(e.photo.lo)] += 1
-            if e.p_male is None or e.age is None:
-                continue
-            female += e.p_male < 0.5 - margin
-            male += e.p_male > 0.5 + margin
-            counted[band_of(e.age)] += 1
+        seen = [e for e in drawn if e.p_male is not None and e.age is not None]
+        genders = [gender_of(e.p_male, margin) for e in seen]
+        female, male = genders.count("female"), genders.count("male")
         women = sum(e.photo.gender == "female" for e in drawn)
         if female + male:
             errors.append(100.0 * (female / (female + male) - women / len(drawn)))
-        if counted.sum():
-            distances.append(
-                0.5 * float(np.abs(truth / truth.sum() - counted / counted.sum()).sum())
-            )
+        if seen:
+            ages = [float(e.age or 0.0) for e in seen]
+            distances.append(band_distance(ages, [e.photo.lo for e in drawn]))
     return CrowdSpread(people, tuple(errors), tuple(distances), crowds)

@@ -34,7 +34,6 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -59,7 +58,7 @@ from simulator.scoring.accuracy import (
     group_of,
     parse_models,
 )
-from simulator.scoring.crowds import CROWD_BANDS, band_of
+from simulator.scoring.crowds import band_distance
 
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
@@ -340,14 +339,6 @@ def figures(out: Outputs, mask: BoolArray, cfg: AttributesConfig) -> Figures:
         age_within_one=float((abs(predicted - truth) <= 1).mean()),
         band_distance=band_distance(ages, [out.groups[g].lo for g in truth]),
     )
-
-
-def band_distance(ages: npt.NDArray[np.floating[Any]], labelled_lo: Sequence[int]) -> float:
-    """Total variation between the labelled and the estimated age-band shares."""
-    bands = len(CROWD_BANDS)
-    truth = np.bincount([band_of(lo) for lo in labelled_lo], minlength=bands)
-    counted = np.bincount([band_of(float(a)) for a in ages], minlength=bands)
-    return 0.5 * float(np.abs(truth / truth.sum() - counted / counted.sum()).sum())
 
 
 @dataclass(frozen=True)

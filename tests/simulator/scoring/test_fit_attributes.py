@@ -22,11 +22,11 @@ from edge.config import (
 from edge.vision.attributes import Results
 from simulator.errors import SceneError
 from simulator.scenes.faces import LabelledFile
-from simulator.scenes.labels import FaceLabel, parse_group
+from simulator.scenes.labels import AgeGroup, FaceLabel, parse_group
 from simulator.scoring.accuracy import FAIRFACE
+from simulator.scoring.crowds import band_distance
 from simulator.scoring.fit_attributes import (
     Outputs,
-    band_distance,
     figures,
     fit,
     fit_age_map,
@@ -55,14 +55,15 @@ def _synthetic(n: int = 400, seed: int = 3) -> Outputs:
     faceapi = (0.6 * mid + 10 + rng.normal(0, 2, n)).astype(np.float32)
     deep = (0.4 * mid + 15 + rng.normal(0, 2, n)).astype(np.float32)
     nan = np.full(n, np.nan, np.float32)
-    return Outputs(
-        male=male,
-        group=group.astype(np.int64),
-        half_a=np.arange(n) % 2 == 0,
-        results={"faceapi": (nan, faceapi), "faceres-deep": (p, deep)},
-        groups=GROUPS,
-        photos=n,
-    )
+    return _outputs(male, group, {"faceapi": (nan, faceapi), "faceres-deep": (p, deep)}, GROUPS)
+
+
+def _outputs(
+    male: np.ndarray, group: np.ndarray, results: Results, groups: tuple[AgeGroup, ...]
+) -> Outputs:
+    """Every face found, in alternate halves."""
+    n = len(male)
+    return Outputs(male, group.astype(np.int64), np.arange(n) % 2 == 0, results, groups, n)
 
 
 def test_halves_alternate_within_each_gender_and_age_cell() -> None:
@@ -166,14 +167,7 @@ def _bent(n: int = 600, seed: int = 4) -> Outputs:
     bent = (80 * np.sqrt(years / 80) + rng.normal(0, 0.5, n)).astype(np.float32)
     male = rng.random(n) < 0.5
     p = np.where(male, 0.9, 0.1).astype(np.float32)
-    return Outputs(
-        male=male,
-        group=group.astype(np.int64),
-        half_a=np.arange(n) % 2 == 0,
-        results={"faceapi": (p, bent), "faceres-deep": (p, bent)},
-        groups=groups,
-        photos=n,
-    )
+    return _outputs(male, group, {"faceapi": (p, bent), "faceres-deep": (p, bent)}, groups)
 
 
 def test_the_age_map_undoes_a_bend_the_line_leaves_and_fixes_the_band_shares() -> None:
