@@ -15,6 +15,7 @@ import pytest
 from simulator.errors import SceneError
 from simulator.scenes.paths import MAX_OCCLUDED, face_range, worst_occlusion
 from simulator.scenes.portraits import FaceItem
+from simulator.scenes.render import make_look
 from simulator.scenes.scene import SceneSpec, iter_frames, plan_scene, write_scene
 from simulator.scenes.truth import VISIBLE_FRACTION, SceneTruth, count_windows
 
@@ -141,3 +142,16 @@ def test_unwritable_video_is_a_scene_error(tmp_path: Path) -> None:
     with pytest.raises(SceneError, match="cannot write video"):
         write_scene(spec, out, tmp_path / "truth.json", FACES)
     assert not (tmp_path / "truth.json").exists()
+
+
+def test_a_labelled_photo_is_cut_out_sharp_and_a_portrait_blended_soft() -> None:
+    """A blurred vignette round a labelled face moves the gender networks (README "Crowd
+    scenes"): labelled photos (``vary=False``) get a sharp-edged ellipse, alpha 0 or 1."""
+    face = FACES[0]
+    sharp = make_look(np.random.default_rng(1), face, vary=False).alpha
+    soft = make_look(np.random.default_rng(1), face, vary=True).alpha
+    assert sharp.shape == soft.shape == face.image.shape[:2]
+    assert set(np.unique(sharp).tolist()) == {0.0, 1.0}
+    assert sharp[65, 50] == 1.0
+    assert sharp[0, 0] == 0.0
+    assert np.count_nonzero((soft > 0.05) & (soft < 0.95)) > 0.1 * soft.size
