@@ -177,7 +177,8 @@ def read_people(path: Path, seconds: float) -> tuple[list[LabelledPerson], int]:
     return people, unlabelled
 
 
-def _file_source(settings: NodeSettings, video: Path) -> FileSource:
+def file_source(settings: NodeSettings, video: Path) -> FileSource:
+    """A recording as the node would read it: not paced, not looped, on a fixed epoch."""
     cfg = settings.source.model_copy(update={"uri": str(video), "realtime": False, "loop": False})
     return FileSource(video, cfg, _EPOCH)
 
@@ -265,7 +266,7 @@ def observe_recordings(
     total = MatchStats()
     for rec in recordings:
         try:
-            source = _file_source(settings, rec.video)
+            source = file_source(settings, rec.video)
         except KazoeError as exc:
             raise ConfigError(str(exc)) from None
         try:

@@ -5,24 +5,24 @@ Each clip runs through the node's own pipeline (``edge.ops.recording.track_video
 quality gate, tracker, the default attribute recipe and per-track fusion); only the tallies
 of the counted tracks are compared, never a person. The tallies must equal the committed
 ones (``expected_real_clips.json``): a change that moves them fails, and the expectation is
-updated on purpose. Seven labelled people is a sanity check on real faces, not an accuracy
-figure.
+updated on purpose (the test checks the committed truth against people.csv, and the counted
+tallies against the committed ones; that they agree with the truth is reported, not
+asserted). Seven labelled people is a sanity check on real faces, not an accuracy figure.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from bisect import bisect_right
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from edge.config import NodeSettings
-from edge.counting.aggregator import gender_of
-from edge.ops.calibrate import open_pipeline
-from edge.ops.recording import _file_source, track_video
+from edge.counting.aggregator import Aggregator, gender_of
+from edge.ops.calibrate import Pipeline, open_pipeline
+from edge.ops.recording import file_source, track_video
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -46,17 +46,17 @@ def settings() -> NodeSettings:
     )
 
 
-def _tallies(settings: NodeSettings, folder: Path) -> dict[str, dict[str, int]]:
-    ends = track_video(
-        settings, open_pipeline(settings), _file_source(settings, folder / "clip.mp4")
-    )
-    labels = settings.aggregate.band_labels()
-    edges = settings.aggregate.age_bands
+@pytest.fixture(scope="module")
+def pipeline(settings: NodeSettings) -> Pipeline:
+    return open_pipeline(settings)
+
+
+def _tallies(settings: NodeSettings, pipe: Pipeline, folder: Path) -> dict[str, dict[str, int]]:
+    ends = track_video(settings, pipe, file_source(settings, folder / "clip.mp4"))
     margin = settings.attributes.gender_margin
+    aggregator = Aggregator(settings.aggregate, True, margin)  # the node's own band rule
     gender = Counter(gender_of(t.p_male, margin) for t in ends)
-    bands = Counter(
-        labels[bisect_right(edges, int(t.age))] if t.age is not None else "unknown" for t in ends
-    )
+    bands = Counter(aggregator.band_of(t.age) if t.age is not None else "unknown" for t in ends)
     return {"gender": dict(sorted(gender.items())), "bands": dict(sorted(bands.items()))}
 
 
@@ -71,14 +71,14 @@ def _truth(folder: Path) -> dict[str, dict[str, int]]:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED["clips"]))
 def test_counted_gender_and_bands_match_the_committed_tallies(
-    settings: NodeSettings, name: str
+    settings: NodeSettings, pipeline: Pipeline, name: str
 ) -> None:
     folder = REAL / name
     if not (folder / "clip.mp4").is_file():
         pytest.skip(f"recorded clip {name} not found at {folder} (read-only shared data)")
     expected = EXPECTED["clips"][name]
     assert _truth(folder) == expected["truth"], "people.csv changed: re-measure"
-    got = _tallies(settings, folder)
+    got = _tallies(settings, pipeline, folder)
     print(f"\n{name}: truth {expected['truth']}, counted {got}")
     assert got == expected["counted"], (
         f"{name}: counted {got}, committed {expected['counted']}; if the change is intended, "
