@@ -11,7 +11,9 @@ From the histograms the node derives, for its own ``gender_margin`` and age band
 rates behind the published intervals (:mod:`edge.counting.intervals`):
 
 - gender: P(counted female | woman) and P(counted male | man) among faces outside the
-  margin (a face inside it is ``unknown`` and is not in the female share);
+  margin (a face inside it is ``unknown`` and is not in the female share), over all faces
+  and, from a file that holds each age group's p(male) histograms (built since
+  2026-12-07), per node age band: children's and older people's gender is read worse;
 - age: P(counted in band b | truly in band b) and P(counted in b | truly in band j). A
   labelled group that straddles a node band edge (FairFace ``10-19`` against ``0-12`` /
   ``13-19``) is split between the bands by the years it spans in each (an assumption:
@@ -89,14 +91,52 @@ def normalised_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
         return dict(recipe)
 
 
+class GenderRows(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    female: Histogram = Field(description="women per p(male) bin of 0.01")
+    male: Histogram = Field(description="men per p(male) bin of 0.01")
+
+    @model_validator(mode="after")
+    def _shape(self) -> GenderRows:
+        if len(self.female) != GENDER_BINS or len(self.male) != GENDER_BINS:
+            raise ValueError(f"female and male must have {GENDER_BINS} bins each")
+        return self
+
+    def rates(self, margin: float) -> GenderRates | None:
+        """Per true gender, P(counted female) and P(counted male) for the node's margin
+        (p(male) below ``0.5 - margin``: female; above ``0.5 + margin``: male; the bins are
+        0.01 wide, so the margin is rounded to 0.01); None without faces of both genders."""
+        return _rates(np.array(self.female), np.array(self.male), margin)
+
+
+def _rates(
+    female: NDArray[np.float64], male: NDArray[np.float64], margin: float
+) -> GenderRates | None:
+    cut_f = round(100 * (0.5 - margin))  # bins below: counted female
+    cut_m = round(100 * (0.5 + margin))  # bins from here: counted male
+    rates, faces = [], []
+    for hist in (female, male):
+        total = float(hist.sum())
+        if total <= 0:
+            return None
+        rates.append((float(hist[:cut_f].sum() / total), float(hist[cut_m:].sum() / total)))
+        faces.append(max(1, round(total)))
+    return GenderRates(women=rates[0], men=rates[1], women_faces=faces[0], men_faces=faces[1])
+
+
 class AgeRow(BaseModel):
-    """Estimated ages of the faces labelled with one age group."""
+    """Estimated ages of the faces labelled with one age group, and (from calibrations
+    built since 2026-12-07) their p(male) by true gender."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     lo: int = Field(strict=True, ge=0, le=120)
     hi: int | None = Field(None, strict=True, ge=0, le=120, description="null: open ended")
     predicted: Histogram = Field(description="faces per estimated year 0..99, then 100+")
+    gender: GenderRows | None = Field(
+        None, description="this group's faces per p(male) bin, by true gender (null: older file)"
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> AgeRow:
@@ -109,19 +149,6 @@ class AgeRow(BaseModel):
     @property
     def name(self) -> str:
         return f"{self.lo}+" if self.hi is None else f"{self.lo}-{self.hi}"
-
-
-class GenderRows(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    female: Histogram = Field(description="women per p(male) bin of 0.01")
-    male: Histogram = Field(description="men per p(male) bin of 0.01")
-
-    @model_validator(mode="after")
-    def _shape(self) -> GenderRows:
-        if len(self.female) != GENDER_BINS or len(self.male) != GENDER_BINS:
-            raise ValueError(f"female and male must have {GENDER_BINS} bins each")
-        return self
 
 
 class Calibration(BaseModel):
@@ -160,19 +187,27 @@ class Calibration(BaseModel):
 
     # -- derived error rates ---------------------------------------------------
     def gender_rates(self, margin: float) -> GenderRates | None:
-        """Per true gender, P(counted female) and P(counted male) for the node's margin
-        (p(male) below ``0.5 - margin``: female; above ``0.5 + margin``: male; the bins are
-        0.01 wide, so the margin is rounded to 0.01); None without faces of both genders."""
-        cut_f = round(100 * (0.5 - margin))  # bins below: counted female
-        cut_m = round(100 * (0.5 + margin))  # bins from here: counted male
-        rates, faces = [], []
-        for hist in (np.array(self.gender.female), np.array(self.gender.male)):
-            total = hist.sum()
-            if total == 0:
+        """The gender rates over all faces (see :meth:`GenderRows.rates`)."""
+        return self.gender.rates(margin)
+
+    def band_gender_rates(
+        self, bands: AggregateConfig, margin: float
+    ) -> tuple[GenderRates, ...] | None:
+        """The gender rates of the faces in each of the node's bands (a group straddling a
+        band edge shares its faces by years, as in :meth:`band_confusion`); None when the
+        file has no per-group gender histograms or a band lacks women or men."""
+        n = len(bands.age_bands) + 1
+        female, male = np.zeros((n, GENDER_BINS)), np.zeros((n, GENDER_BINS))
+        for row in self.age:
+            if row.gender is None:
                 return None
-            rates.append((float(hist[:cut_f].sum() / total), float(hist[cut_m:].sum() / total)))
-            faces.append(int(total))
-        return GenderRates(women=rates[0], men=rates[1], women_faces=faces[0], men_faces=faces[1])
+            for b, share in _band_shares(row, bands):
+                female[b] += share * np.array(row.gender.female, dtype=np.float64)
+                male[b] += share * np.array(row.gender.male, dtype=np.float64)
+        out = [_rates(female[b], male[b], margin) for b in range(n)]
+        if any(r is None for r in out):
+            return None
+        return tuple(r for r in out if r is not None)
 
     def band_confusion(self, bands: AggregateConfig) -> NDArray[np.float64] | None:
         """P(counted band | true band) for the node's bands (rows: true, columns: counted).
@@ -189,18 +224,26 @@ class Calibration(BaseModel):
                 continue
             counted = np.array([hist[edges[b] : edges[b + 1]].sum() for b in range(n)])
             counted /= counted.sum()
-            hi = OPEN_END if row.hi is None else row.hi
-            span = hi - row.lo + 1
-            for b in range(n):
-                years = min(hi, edges[b + 1] - 1) - max(row.lo, edges[b]) + 1
-                if years > 0:
-                    share = years / span
-                    rows[b] += share * counted
-                    weights[b] += share
+            for b, share in _band_shares(row, bands):
+                rows[b] += share * counted
+                weights[b] += share
         if np.any(weights == 0):
             return None
         result: NDArray[np.float64] = rows / weights[:, None]
         return result
+
+
+def _band_shares(row: AgeRow, bands: AggregateConfig) -> list[tuple[int, float]]:
+    """The node bands a labelled group falls in, with the share of its years in each."""
+    edges = [0, *bands.age_bands, AGE_BINS]
+    hi = OPEN_END if row.hi is None else row.hi
+    span = hi - row.lo + 1
+    out = []
+    for b in range(len(edges) - 1):
+        years = min(hi, edges[b + 1] - 1) - max(row.lo, edges[b]) + 1
+        if years > 0:
+            out.append((b, years / span))
+    return out
 
 
 def default_path() -> Path:

@@ -17,6 +17,7 @@ window small, and says nothing about people counted as ``unknown``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from math import lgamma
 from statistics import NormalDist
@@ -197,6 +198,36 @@ class GenderRates:
         faces = self.women_faces if woman else self.men_faces
         alpha: NDArray[np.float64] = self.kernel(woman) * faces + 0.5
         return alpha
+
+
+def mix_rates(rates: Sequence[GenderRates], weights: Sequence[float]) -> GenderRates:
+    """The rates of a crowd mixing groups (e.g. age bands) in the given proportions: each
+    outcome's rate is the weighted mean of the groups'. The face counts (for the rates' own
+    uncertainty) are the effective number of a weighted mean of independent measurements,
+    1 / sum(w_i^2 / n_i): a crowd of one group is as uncertain as that group, a crowd
+    spread over many is measured on all their faces."""
+    w = np.asarray(weights, dtype=np.float64)
+    if len(rates) != len(w) or len(w) == 0 or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError("need one non-negative weight per rate set, not all zero")
+    w = w / w.sum()
+
+    def mean(pick: Callable[[GenderRates], tuple[float, float]]) -> tuple[float, float]:
+        f = float(sum(wi * pick(r)[0] for wi, r in zip(w, rates, strict=True)))
+        m = float(sum(wi * pick(r)[1] for wi, r in zip(w, rates, strict=True)))
+        return f, m
+
+    def effective(faces: list[int]) -> int:
+        return max(1, round(1.0 / float(np.sum(w**2 / np.asarray(faces, dtype=np.float64)))))
+
+    exact = any(r.women_faces == 0 for r in rates)
+    women_faces = 0 if exact else effective([r.women_faces for r in rates])
+    men_faces = 0 if exact else effective([r.men_faces for r in rates])
+    return GenderRates(
+        women=mean(lambda r: r.women),
+        men=mean(lambda r: r.men),
+        women_faces=women_faces,
+        men_faces=men_faces,
+    )
 
 
 RATE_DRAWS = 16  # posterior draws of the calibration rates (deterministic: fixed seeds)

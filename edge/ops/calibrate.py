@@ -249,6 +249,8 @@ def build_calibration(
     """
     female, male = [0] * GENDER_BINS, [0] * GENDER_BINS
     ages: dict[tuple[int, int | None], list[int]] = {}
+    # Per labelled age group, p(male) by true gender: the intervals' per-band gender rates.
+    by_group: dict[tuple[int, int | None], tuple[list[int], list[int]]] = {}
     found = 0
     for item in estimates:
         e = item.observed if isinstance(item, Estimate) else item
@@ -256,6 +258,9 @@ def build_calibration(
         if e.p_male is not None and e.gender is not None:
             g = min(GENDER_BINS - 1, max(0, int(e.p_male * GENDER_BINS)))
             (male if e.gender == "male" else female)[g] += 1
+            if e.group is not None:
+                pair = by_group.setdefault(e.group, ([0] * GENDER_BINS, [0] * GENDER_BINS))
+                pair[1 if e.gender == "male" else 0][g] += 1
             used = True
         if e.age is not None and e.group is not None:
             bins = ages.setdefault(e.group, [0] * AGE_BINS)
@@ -266,7 +271,19 @@ def build_calibration(
         raise ConfigError("no labelled face or person was estimated: nothing to calibrate on")
     if not ages:
         raise ConfigError("no estimate of a person with an age label: nothing to calibrate ages on")
-    rows = [AgeRow(lo=lo, hi=hi, predicted=h) for (lo, hi), h in sorted(ages.items(), key=_key)]
+    empty = ([0] * GENDER_BINS, [0] * GENDER_BINS)
+    groups = sorted({*ages, *by_group}, key=lambda g: _key((g, [])))
+    rows = [
+        AgeRow(
+            lo=lo,
+            hi=hi,
+            predicted=ages.get((lo, hi), [0] * AGE_BINS),
+            gender=GenderRows(
+                female=by_group.get((lo, hi), empty)[0], male=by_group.get((lo, hi), empty)[1]
+            ),
+        )
+        for lo, hi in groups
+    ]
     try:
         return _validated(
             rows=rows,

@@ -2,7 +2,11 @@
 
 The interval for the female share (of all the window's people, ``unknown`` included: the
 calibration says how often a woman or a man is left ``unknown``) uses the published
-``gender.female``, ``gender.male`` and ``gender.unknown``;
+``gender.female``, ``gender.male`` and ``gender.unknown``, and, when the calibration holds
+per-age-group gender histograms, the published age bands: the gender error rates are
+those of the window's own age mix (children and older people are read worse: with the
+rates of all ages, windows of mostly under-20s or mostly over-60s were covered far less
+often than the level says; README "Honest shares");
 the one for an age band uses that band's published count and the published total of people
 with a known band. Each is a function of published cells and of the calibration (a public
 file) alone, so it cannot tell anything about a withheld cell that the published cells do
@@ -21,7 +25,7 @@ put the truth, so it need not contain the published share.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +39,13 @@ from edge.counting.calibration import (
     identity_mismatch,
     load_calibration,
 )
-from edge.counting.intervals import GenderRates, ShareErrors, gender_share_interval, share_interval
+from edge.counting.intervals import (
+    GenderRates,
+    ShareErrors,
+    gender_share_interval,
+    mix_rates,
+    share_interval,
+)
 from edge.payload import Interval, ModelIds, ShareIntervals
 
 log = logging.getLogger("kazoe.privacy.shares")
@@ -53,26 +63,48 @@ class IntervalMaker:
     gender: GenderRates | None
     bands: tuple[str, ...]  # the node's known bands, in order (no "unknown")
     confusion: NDArray[np.float64] | None  # P(counted band | true band)
+    band_gender: tuple[GenderRates, ...] | None = None  # per band in ``bands``
 
     @classmethod
     def from_calibration(cls, cal: Calibration, settings: NodeSettings) -> IntervalMaker:
+        margin = settings.attributes.gender_margin
         return cls(
             calibration_id=cal.id,
             measured_on=cal.measured_on,
             level=settings.intervals.level,
-            gender=cal.gender_rates(settings.attributes.gender_margin),
+            gender=cal.gender_rates(margin),
             bands=tuple(settings.aggregate.band_labels()),
             confusion=cal.band_confusion(settings.aggregate),
+            band_gender=cal.band_gender_rates(settings.aggregate, margin),
         )
 
-    def female_share(self, gender: Cells | None) -> Interval | None:
+    def female_share(
+        self, gender: Cells | None, people: int | None = None, bands: Cells | None = None
+    ) -> Interval | None:
+        """With ``bands`` (the window's published age-band cells) and per-band rates in the
+        calibration, the rates are mixed by the window's age mix; otherwise all ages'."""
         if gender is None or self.gender is None:
             return None
         female, male, unknown = (gender.get(g, 0) for g in ("female", "male", "unknown"))
         if female is None or male is None or unknown is None:
             return None  # withheld: the interval would show what the cell hides
-        interval = gender_share_interval(female, male, unknown, self.gender, self.level)
+        rates = self._rates_for(people, bands, self.gender)
+        interval = gender_share_interval(female, male, unknown, rates, self.level)
         return _rounded(interval)
+
+    def _rates_for(
+        self, people: int | None, bands: Cells | None, overall: GenderRates
+    ) -> GenderRates:
+        if bands is None or self.band_gender is None:
+            return overall
+        known = [bands.get(b) for b in self.bands]
+        total = _known_total(people, bands, known)
+        if not total:
+            return overall
+        weights = _weights(known, total, range(len(known)))
+        if weights.sum() <= 0:
+            return overall
+        return mix_rates(self.band_gender, [float(w) for w in weights])
 
     def band_shares(self, people: int | None, bands: Cells | None) -> dict[str, Interval]:
         if bands is None or self.confusion is None:
@@ -98,7 +130,7 @@ class IntervalMaker:
         return ShareIntervals(
             level=self.level,
             calibration=self.calibration_id,
-            female_share=self.female_share(gender),
+            female_share=self.female_share(gender, people, bands),
             age_bands=self.band_shares(people, bands),
         )
 
@@ -110,14 +142,21 @@ def _false_alarm(
     others = [j for j in range(len(known)) if j != b]
     if not others:
         return 0.0
-    hidden = [j for j in others if known[j] is None]
-    rest = total - sum(c or 0 for c in known)
-    weights = np.array(
-        [max(rest, 0) / len(hidden) if (c := known[j]) is None else float(c) for j in others]
-    )
+    weights = _weights(known, total, others)
     if weights.sum() <= 0:
         weights = np.ones(len(others))
     return float(np.dot(weights, confusion[others, b]) / weights.sum())
+
+
+def _weights(known: list[int | None], total: int, which: Iterable[int]) -> NDArray[np.float64]:
+    """People per band among ``which``: the published counts, and the people of withheld
+    bands (the known total less the published bands) spread evenly over those bands."""
+    hidden = [j for j, c in enumerate(known) if c is None]
+    rest = total - sum(c or 0 for c in known)
+    return np.array(
+        [max(rest, 0) / len(hidden) if (c := known[j]) is None else float(c) for j in which],
+        dtype=np.float64,
+    )
 
 
 def _known_total(people: int | None, bands: Cells, known: list[int | None]) -> int | None:

@@ -29,11 +29,12 @@ import json
 import sys
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from edge.config import AggregateConfig, AttributeModel, AttributesConfig, DetectorConfig
 from edge.counting.aggregator import gender_of
@@ -46,7 +47,7 @@ from edge.ops.calibrate import (
     build_calibration,
     estimate_all,
 )
-from edge.payload import ModelIds
+from edge.payload import Interval, ModelIds
 from edge.privacy.shares import IntervalMaker
 from edge.vision.attributes import AttributeEstimator
 from edge.vision.face_detector import FaceDetector, open_detector
@@ -188,6 +189,9 @@ class Coverage:
     band_width_pp: float
     window_size: int
     level: float
+    # Female share in windows where 80 % of the people come from one age range:
+    # name -> (covered, windows with an interval).
+    skewed: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def bands_covered(self) -> int:
@@ -216,6 +220,9 @@ class Coverage:
                     for b, n in self.band_windows.items()
                 },
             },
+            "female_share_skewed": {
+                name: {"windows": n, "covered": c} for name, (c, n) in self.skewed.items()
+            },
         }
 
     def text(self) -> str:
@@ -230,11 +237,13 @@ class Coverage:
         bands = ", ".join(
             f"{b} {self.band_covered[b] / n:.0%}" for b, n in self.band_windows.items() if n
         )
+        skewed = "; ".join(f"{name} {share(c, n)}" for name, (c, n) in self.skewed.items())
         return (
             f"{head}\n  female share: {share(self.female_covered, self.female_windows)}, "
             f"mean width {self.female_width_pp:.1f} pp\n"
             f"  age bands: {share(self.bands_covered, self.bands_total)} of band intervals, "
             f"mean width {self.band_width_pp:.1f} pp ({bands})"
+            + (f"\n  female share, 80 % of a window from one age range: {skewed}" if skewed else "")
         )
 
 
@@ -262,6 +271,7 @@ def maker_for(cal: Calibration, margin: float, level: float) -> IntervalMaker:
         gender=rates,
         bands=tuple(COVERAGE_BANDS.band_labels()),
         confusion=cal.band_confusion(COVERAGE_BANDS),
+        band_gender=cal.band_gender_rates(COVERAGE_BANDS, margin),
     )
 
 
@@ -287,6 +297,7 @@ def interval_coverage(
     f_widths: list[float] = []
     b_cov, b_n = dict.fromkeys(labels, 0), dict.fromkeys(labels, 0)
     b_widths: list[float] = []
+    skewed: dict[str, tuple[int, int]] = {}
     models = ModelIds(detector="coverage-half")
     for calibrate, test in (halves, halves[::-1]):
         cal = build_calibration(calibrate, name="half", measured_on="", models=models, recipe={})
@@ -297,28 +308,14 @@ def interval_coverage(
         for e in test:
             pools.setdefault((e.photo.gender == "female", _band_index(e.photo.lo)), []).append(e)
         for _ in range(windows // 2):
-            share = rng.uniform(0.2, 0.8)
-            mix = rng.dirichlet(np.ones(len(labels)))
-            drawn: list[Estimate] = []
-            for _person in range(window_size):
-                female = bool(rng.random() < share)
-                band = int(rng.choice(len(labels), p=mix))
-                pool = pools.get((female, band)) or pools.get((not female, band))
-                if not pool:
-                    continue
-                drawn.append(pool[int(rng.integers(len(pool)))])
+            drawn = _draw(rng, pools, window_size)
             if not drawn:
                 continue
-            gender = {"female": 0, "male": 0, "unknown": 0}
-            counted = dict.fromkeys([*labels, "unknown"], 0)
-            for e in drawn:
-                gender[gender_of(e.p_male, margin)] += 1
-                counted[labels[_band_index(float(e.age or 0.0))]] += 1
-            truth_f = 100.0 * sum(e.photo.gender == "female" for e in drawn) / len(drawn)
-            interval = maker.female_share(gender)
+            gender, counted = _counted(drawn, margin)
+            interval = maker.female_share(gender, len(drawn), counted)
             if interval is not None:
                 f_n += 1
-                f_cov += interval.low - 0.05 <= truth_f <= interval.high + 0.05
+                f_cov += _holds(interval, drawn)
                 f_widths.append(interval.high - interval.low)
             truth_b = dict.fromkeys(labels, 0)
             for e in drawn:
@@ -328,6 +325,16 @@ def interval_coverage(
                 b_n[name] += 1
                 b_cov[name] += band_iv.low - 0.05 <= truth <= band_iv.high + 0.05
                 b_widths.append(band_iv.high - band_iv.low)
+        for name, ages in SKEWS.items():
+            mix = np.array([0.8 / len(ages) if b in ages else 0.0 for b in range(len(labels))])
+            mix[mix == 0] = 0.2 / (len(labels) - len(ages))
+            for _ in range(windows // 2):
+                drawn = _draw(rng, pools, window_size, mix)
+                gender, counted = _counted(drawn, margin)
+                interval = maker.female_share(gender, len(drawn), counted) if drawn else None
+                if interval is not None:
+                    c, n = skewed.get(name, (0, 0))
+                    skewed[name] = (c + _holds(interval, drawn), n + 1)
     return Coverage(
         windows=2 * (windows // 2),
         female_covered=f_cov,
@@ -338,7 +345,55 @@ def interval_coverage(
         band_width_pp=float(np.mean(b_widths)) if b_widths else 0.0,
         window_size=window_size,
         level=level,
+        skewed=skewed,
     )
+
+
+# Windows where 80 % of the people come from one age range (indices of COVERAGE_BANDS'
+# bands 0-9, 10-19, ..., 70+): a street by a school, an office district, a care home.
+SKEWS: dict[str, tuple[int, ...]] = {
+    "under 20": (0, 1),
+    "20-59": (2, 3, 4, 5),
+    "60 and over": (6, 7),
+}
+
+
+def _draw(
+    rng: np.random.Generator,
+    pools: dict[tuple[bool, int], list[Estimate]],
+    size: int,
+    mix: npt.NDArray[np.float64] | None = None,
+) -> list[Estimate]:
+    """A window of ``size`` photos: a random female share in 0.2-0.8, bands drawn by ``mix``
+    (default: a random mix, Dirichlet(1, ..., 1))."""
+    share = rng.uniform(0.2, 0.8)
+    if mix is None:
+        mix = rng.dirichlet(np.ones(len(COVERAGE_BANDS.band_labels())))
+    drawn: list[Estimate] = []
+    for _person in range(size):
+        female = bool(rng.random() < share)
+        band = int(rng.choice(len(mix), p=mix))
+        pool = pools.get((female, band)) or pools.get((not female, band))
+        if pool:
+            drawn.append(pool[int(rng.integers(len(pool)))])
+    return drawn
+
+
+def _counted(drawn: Sequence[Estimate], margin: float) -> tuple[dict[str, int], dict[str, int]]:
+    """The window's counted gender and age-band cells, as the node would count them."""
+    labels = COVERAGE_BANDS.band_labels()
+    gender = {"female": 0, "male": 0, "unknown": 0}
+    counted = dict.fromkeys([*labels, "unknown"], 0)
+    for e in drawn:
+        gender[gender_of(e.p_male, margin)] += 1
+        counted[labels[_band_index(float(e.age or 0.0))]] += 1
+    return gender, counted
+
+
+def _holds(interval: Interval, drawn: Sequence[Estimate]) -> bool:
+    """Whether the window's true female share lies inside the (rounded) interval."""
+    truth = 100.0 * sum(e.photo.gender == "female" for e in drawn) / len(drawn)
+    return interval.low - 0.05 <= truth <= interval.high + 0.05
 
 
 def to_photos(files: Sequence[LabelledFile], groups: Sequence[AgeGroup]) -> list[LabelledPhoto]:
