@@ -205,3 +205,68 @@ def test_the_shipped_default_describes_the_default_models() -> None:
     ids = model_ids(MODELS, "yunet", True, AttributesConfig())
     check_identity(cal, ids, AttributesConfig(), default_path())
     assert cal.found >= 0.95 * cal.faces
+
+
+def _by_group(female: dict[int, int], male: dict[int, int]) -> dict[str, list[int]]:
+    return {"female": hist(GENDER_BINS, female), "male": hist(GENDER_BINS, male)}
+
+
+def test_band_gender_rates_pool_each_bands_groups_and_split_a_straddling_one() -> None:
+    # Children are read worse than adults: 0-9 women half right, adults all right.
+    age = [
+        {
+            "lo": 0,
+            "hi": 9,
+            "predicted": hist(AGE_BINS, {5: 10}),
+            "gender": _by_group({10: 5, 90: 5}, {90: 10}),
+        },
+        {
+            "lo": 10,
+            "hi": 19,
+            "predicted": hist(AGE_BINS, {15: 10}),
+            "gender": _by_group({10: 10}, {90: 10}),
+        },
+        {
+            "lo": 20,
+            "hi": None,
+            "predicted": hist(AGE_BINS, {25: 10}),
+            "gender": _by_group({10: 10}, {90: 10}),
+        },
+    ]
+    cal = calibration(age=age)
+    rates = cal.band_gender_rates(AggregateConfig(age_bands=(10, 20)), margin=0.1)
+    assert rates is not None
+    assert [r.women for r in rates] == [(0.5, 0.5), (1.0, 0.0), (1.0, 0.0)]
+    assert [r.women_faces for r in rates] == [10, 10, 10]
+    # Bands 0-12 / 13+: 0-12 holds all of 0-9 and 3 of the 10 years of 10-19.
+    split = cal.band_gender_rates(AggregateConfig(age_bands=(13,)), margin=0.1)
+    assert split is not None
+    assert split[0].women[0] == pytest.approx((5 + 0.3 * 10) / (10 + 0.3 * 10))
+    assert split[0].women_faces == 13
+
+
+def test_a_calibration_without_per_group_gender_gives_no_band_rates() -> None:
+    """Files written before the per-group histograms existed still load; the node then uses
+    the rates of all ages."""
+    cal = calibration()
+    assert all(row.gender is None for row in cal.age)
+    assert cal.band_gender_rates(AggregateConfig(age_bands=(10, 20)), margin=0.1) is None
+    assert cal.gender_rates(margin=0.1) is not None
+
+
+def test_a_band_with_no_women_has_no_band_rates() -> None:
+    age = [
+        {
+            "lo": 0,
+            "hi": 19,
+            "predicted": hist(AGE_BINS, {5: 10}),
+            "gender": _by_group({}, {90: 10}),
+        },
+        {
+            "lo": 20,
+            "hi": None,
+            "predicted": hist(AGE_BINS, {25: 10}),
+            "gender": _by_group({10: 10}, {90: 10}),
+        },
+    ]
+    assert calibration(age=age).band_gender_rates(AggregateConfig(age_bands=(20,)), 0.1) is None

@@ -13,6 +13,7 @@ from edge.counting.intervals import (
     counted_pmf,
     female_share_interval,
     gender_share_interval,
+    mix_rates,
     share_interval,
 )
 
@@ -140,3 +141,25 @@ def test_a_band_the_models_cannot_tell_apart_says_nothing() -> None:
     assert share_interval(0, 0, ShareErrors(hit=0.5, false_alarm=0.1)) is None
     with pytest.raises(ValueError, match="counted <= n"):
         share_interval(31, 30, ShareErrors(hit=0.5, false_alarm=0.1))
+
+
+def test_mixed_rates_are_the_weighted_rates_with_the_effective_face_count() -> None:
+    young = GenderRates(women=(0.6, 0.3), men=(0.3, 0.6), women_faces=40, men_faces=40)
+    adult = GenderRates(women=(0.9, 0.05), men=(0.05, 0.9), women_faces=160, men_faces=160)
+    alone = mix_rates([young, adult], [1.0, 0.0])
+    assert alone.women == pytest.approx(young.women)
+    assert alone.women_faces == 40
+    half = mix_rates([young, adult], [3.0, 3.0])
+    assert half.women == pytest.approx((0.75, 0.175))
+    assert half.men == pytest.approx((0.175, 0.75))
+    # 1 / (0.5^2 / 40 + 0.5^2 / 160) = 128: surer than the young group's 40 alone.
+    assert half.women_faces == 128
+
+
+def test_mixed_exact_rates_stay_exact_and_bad_weights_are_refused() -> None:
+    exact = GenderRates(women=(0.8, 0.1), men=(0.1, 0.8))
+    assert mix_rates([exact, exact], [1.0, 2.0]).women_faces == 0
+    with pytest.raises(ValueError, match="weight"):
+        mix_rates([exact], [0.0])
+    with pytest.raises(ValueError, match="weight"):
+        mix_rates([exact, exact], [1.0])

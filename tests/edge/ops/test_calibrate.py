@@ -11,7 +11,14 @@ from edge.cli import main
 from edge.config import NodeSettings
 from edge.counting.calibration import check_identity, load_calibration
 from edge.errors import ConfigError
-from edge.ops.calibrate import Estimate, LabelledPhoto, build_calibration, parse_age, read_folder
+from edge.ops.calibrate import (
+    Estimate,
+    LabelledPhoto,
+    Observed,
+    build_calibration,
+    parse_age,
+    read_folder,
+)
 from edge.payload import ModelIds
 from edge.vision.models_info import model_ids
 
@@ -139,3 +146,27 @@ def test_a_bad_name_is_one_line() -> None:
             models=ModelIds(detector="d"),
             recipe={},
         )
+
+
+def test_each_age_group_keeps_its_own_gender_histograms() -> None:
+    """The per-group p(male) histograms (for the intervals' per-band gender rates) add up to
+    the overall ones; a group seen only with a gender (no age estimate) still gets a row."""
+    people = [
+        Observed("female", (0, 9), 0.7, 6.0),
+        Observed("male", (0, 9), 0.4, 5.0),
+        Observed("female", (30, 39), 0.1, 33.0),
+        Observed("male", (30, 39), 0.9, 35.0),
+        Observed("male", (60, None), 0.8, None),
+        Observed(None, (30, 39), None, 31.0),  # age label only
+    ]
+    ids = ModelIds(detector="yunet@1")
+    cal = build_calibration(people, name="groups", measured_on="test", models=ids, recipe={})
+    rows = {(r.lo, r.hi): r for r in cal.age}
+    assert set(rows) == {(0, 9), (30, 39), (60, None)}
+    young = rows[(0, 9)].gender
+    assert young is not None
+    assert (young.female[70], young.male[40]) == (1, 1)
+    assert sum(rows[(60, None)].predicted) == 0
+    for side in ("female", "male"):
+        total = [sum(col) for col in zip(*(getattr(r.gender, side) for r in cal.age), strict=True)]
+        assert total == getattr(cal.gender, side)

@@ -155,3 +155,47 @@ def test_a_configured_calibration_of_other_models_stops_the_node(tmp_path: Path)
     assert "\n" not in str(err.value)
     same = FULL_MODELS.model_copy(update=CAL.models.model_dump())
     assert resolve_intervals(settings, same) is not None
+
+
+def test_the_female_share_interval_uses_the_windows_own_age_mix() -> None:
+    """The shipped calibration holds each age group's gender histograms: a window of
+    children (read worse) gets a wider interval than the same counts among adults, and one
+    centred elsewhere; without the bands the interval uses the rates of all ages."""
+    settings = settings_for("footfall", "demographics")
+    iv = maker(settings)
+    assert iv.band_gender is not None
+    assert len(iv.band_gender) == len(iv.bands)
+    gender = {"female": 12, "male": 8, "unknown": 0}
+    children = iv.female_share(gender, 20, {"0-12": 20, "unknown": 0})
+    adults = iv.female_share(gender, 20, {"30-39": 20, "unknown": 0})
+    all_ages = iv.female_share(gender)
+    assert children is not None
+    assert adults is not None
+    assert all_ages is not None
+    assert children.high - children.low > adults.high - adults.low
+    assert children != all_ages != adults
+    # Bands not given (or an older calibration without per-group histograms): all ages.
+    assert iv.female_share(gender, 20, None) == all_ages
+    old = IntervalMaker.from_calibration(
+        CAL.model_copy(update={"age": [r.model_copy(update={"gender": None}) for r in CAL.age]}),
+        settings,
+    )
+    assert old.band_gender is None
+    assert old.female_share(gender, 20, {"0-12": 20, "unknown": 0}) == all_ages
+
+
+def test_a_withheld_band_weighs_the_age_mix_by_the_published_total_only() -> None:
+    """A withheld band's people (the known total less the published bands) are spread evenly
+    over the withheld bands, so the interval is the same whatever the hidden split was."""
+    iv = maker(settings_for("footfall", "demographics"))
+    gender = {"female": 10, "male": 10, "unknown": 0}
+
+    def bands(cells: dict[str, int | None]) -> dict[str, int | None]:
+        return {**dict.fromkeys(iv.bands, 0), **cells, "unknown": 0}
+
+    hidden = iv.female_share(gender, 20, bands({"30-39": 16, "0-12": None, "70+": None}))
+    even = iv.female_share(gender, 20, bands({"30-39": 16, "0-12": 2, "70+": 2}))
+    assert hidden is not None
+    assert hidden == even
+    # ... and a different published mix gives a different interval.
+    assert iv.female_share(gender, 20, bands({"30-39": 12, "0-12": 8})) != hidden

@@ -131,6 +131,14 @@ def test_fairface_figures_match_the_committed_ones(capsys: pytest.CaptureFixture
         assert got["covered"] / got[count] == pytest.approx(
             want["covered"] / want[count], abs=0.03
         ), part
+    # Female share in windows mostly of one age range (the per-band gender rates' purpose).
+    skewed, want_skewed = cover["female_share_skewed"], want_cover["female_share_skewed"]
+    assert skewed.keys() == want_skewed.keys()
+    for name, want in want_skewed.items():
+        got = skewed[name]
+        assert got["covered"] / got["windows"] == pytest.approx(
+            want["covered"] / want["windows"], abs=0.03
+        ), name
     # Crowds of 100 drawn from the per-photo estimates: a flip of one face moves a crowd's
     # share by about 1 pp, so the figures get that much room (and 5 % of the crowd counts).
     crowds, want_crowds = measured["crowds"], expected["crowds"]
@@ -164,6 +172,9 @@ def test_interval_coverage_is_measured_on_faces_the_calibration_never_saw() -> N
     assert coverage.bands_covered / coverage.bands_total >= 0.85
     assert 10 < coverage.female_width_pp < 60
     assert "truth inside" in coverage.text()
+    assert set(coverage.skewed) == {"under 20", "20-59", "60 and over"}
+    assert all(n == 200 for _, n in coverage.skewed.values())
+    assert "80 % of a window from one age range: under 20" in coverage.text()
 
 
 def test_age_alone_drops_the_age_blend(capsys: pytest.CaptureFixture[str]) -> None:
