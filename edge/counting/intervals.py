@@ -17,7 +17,7 @@ window small, and says nothing about people counted as ``unknown``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from math import lgamma
 from statistics import NormalDist
@@ -210,23 +210,19 @@ def mix_rates(rates: Sequence[GenderRates], weights: Sequence[float]) -> GenderR
     if len(rates) != len(w) or len(w) == 0 or np.any(w < 0) or w.sum() <= 0:
         raise ValueError("need one non-negative weight per rate set, not all zero")
     w = w / w.sum()
-
-    def mean(pick: Callable[[GenderRates], tuple[float, float]]) -> tuple[float, float]:
-        f = float(sum(wi * pick(r)[0] for wi, r in zip(w, rates, strict=True)))
-        m = float(sum(wi * pick(r)[1] for wi, r in zip(w, rates, strict=True)))
-        return f, m
-
-    def effective(faces: list[int]) -> int:
-        return max(1, round(1.0 / float(np.sum(w**2 / np.asarray(faces, dtype=np.float64)))))
-
-    exact = any(r.women_faces == 0 for r in rates)
-    women_faces = 0 if exact else effective([r.women_faces for r in rates])
-    men_faces = 0 if exact else effective([r.men_faces for r in rates])
+    women = w @ np.array([r.women for r in rates], dtype=np.float64)
+    men = w @ np.array([r.men for r in rates], dtype=np.float64)
+    faces = np.array([(r.women_faces, r.men_faces) for r in rates], dtype=np.float64)
+    if np.any(faces == 0):  # some rates taken as exact: so is the mix
+        counts = (0, 0)
+    else:
+        effective = 1.0 / ((w**2)[:, None] / faces).sum(axis=0)
+        counts = (max(1, round(float(effective[0]))), max(1, round(float(effective[1]))))
     return GenderRates(
-        women=mean(lambda r: r.women),
-        men=mean(lambda r: r.men),
-        women_faces=women_faces,
-        men_faces=men_faces,
+        women=(float(women[0]), float(women[1])),
+        men=(float(men[0]), float(men[1])),
+        women_faces=counts[0],
+        men_faces=counts[1],
     )
 
 

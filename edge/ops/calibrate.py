@@ -272,7 +272,7 @@ def build_calibration(
     if not ages:
         raise ConfigError("no estimate of a person with an age label: nothing to calibrate ages on")
     empty = ([0] * GENDER_BINS, [0] * GENDER_BINS)
-    groups = sorted({*ages, *by_group}, key=lambda g: _key((g, [])))
+    groups = sorted({*ages, *by_group}, key=_key)
     rows = [
         AgeRow(
             lo=lo,
@@ -329,8 +329,8 @@ def _validated(
     )
 
 
-def _key(item: tuple[tuple[int, int | None], list[int]]) -> tuple[int, int]:
-    (lo, hi), _ = item
+def _key(group: tuple[int, int | None]) -> tuple[int, int]:
+    lo, hi = group
     return lo, 999 if hi is None else hi
 
 

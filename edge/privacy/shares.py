@@ -88,22 +88,19 @@ class IntervalMaker:
         female, male, unknown = (gender.get(g, 0) for g in ("female", "male", "unknown"))
         if female is None or male is None or unknown is None:
             return None  # withheld: the interval would show what the cell hides
-        rates = self._rates_for(people, bands, self.gender)
+        rates = self._age_mix_rates(people, bands) or self.gender
         interval = gender_share_interval(female, male, unknown, rates, self.level)
         return _rounded(interval)
 
-    def _rates_for(
-        self, people: int | None, bands: Cells | None, overall: GenderRates
-    ) -> GenderRates:
+    def _age_mix_rates(self, people: int | None, bands: Cells | None) -> GenderRates | None:
+        """The per-band gender rates mixed by the window's published bands, or None."""
         if bands is None or self.band_gender is None:
-            return overall
+            return None
         known = [bands.get(b) for b in self.bands]
         total = _known_total(people, bands, known)
-        if not total:
-            return overall
-        weights = _weights(known, total, range(len(known)))
-        if weights.sum() <= 0:
-            return overall
+        weights = _weights(known, total, range(len(known))) if total else None
+        if weights is None or weights.sum() <= 0:
+            return None
         return mix_rates(self.band_gender, [float(w) for w in weights])
 
     def band_shares(self, people: int | None, bands: Cells | None) -> dict[str, Interval]:
