@@ -15,7 +15,10 @@ for each age band (bands 0-9, 10-19, ..., 70+, which every FairFace group fits i
 is covered when the true share of the window's people lies inside. Both ways round.
 
 Crowds: the per-photo estimates drawn into 1000 crowds of 100 as a scene draws its people
-and scored as ``kazoe-sim score`` scores a scene (``simulator.scoring.crowds``).
+and scored as ``kazoe-sim score`` scores a scene (``simulator.scoring.crowds``). Scene
+draws: the same counting over the very photos ``kazoe-sim scene --faces --people 100 --seed
+S`` takes from this folder, for each of ``--scene-seeds``: how far each of those scenes is
+off before any video.
 
 ``--write-calibration PATH`` writes the calibration of all the photos (the shipped default
 is ``kazoe-sim accuracy --write-calibration edge/counting/calibrations/fairface-default.json``).
@@ -53,10 +56,10 @@ from edge.vision.attributes import AttributeEstimator
 from edge.vision.face_detector import FaceDetector, open_detector
 from edge.vision.models_info import model_ids
 from simulator.errors import SceneError
-from simulator.scenes.args import OneLineParser
+from simulator.scenes.args import OneLineParser, typed
 from simulator.scenes.faces import LabelledFile, read_labels
 from simulator.scenes.labels import AgeGroup
-from simulator.scoring.crowds import CrowdSpread, crowd_spread
+from simulator.scoring.crowds import CrowdSpread, SceneDraw, crowd_spread, draws_text, scene_draws
 
 REPO = Path(__file__).resolve().parents[2]
 FAIRFACE = REPO.parent / "shared" / "data" / "fairface"
@@ -554,6 +557,15 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
         "--limit", type=int, default=0, help="only the first N photos (a quick look; 0: all)"
     )
     p.add_argument(
+        "--scene-seeds",
+        type=typed(parse_seeds),
+        default=SCENE_SEEDS,
+        metavar="S,...",
+        help="also count per photo the photos these kazoe-sim scene seeds draw (100 people "
+        f"each; default {','.join(map(str, SCENE_SEEDS))}: the README's crowd scenes, 7 the e2e "
+        "test's; '' for none)",
+    )
+    p.add_argument(
         "--write-calibration",
         type=Path,
         metavar="PATH",
@@ -588,6 +600,7 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
     report = Report.build(results, groups, ms)
     recipe = describe_recipe(cfg, detector_cfg)
     coverage, why, spread, why_crowds = window_figures(estimates, defaults.gender_margin)
+    draws, why_draws = _scene_draws(estimates, args.scene_seeds, args.limit, defaults.gender_margin)
     if args.write_calibration is not None and not _write_calibration(
         args.write_calibration, estimates, len(files), models, cfg
     ):
@@ -596,10 +609,40 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
         cover = coverage.as_dict() if coverage is not None else None
         crowds = spread.as_dict() if spread is not None else None
         figures = {"recipe": recipe, **report.as_dict(), "coverage": cover, "crowds": crowds}
+        figures["scene_draws"] = None if draws is None else [d.as_dict() for d in draws]
         print(json.dumps(figures, indent=2))
     else:
         print(f"{len(files)} photos from {args.faces} ({CREDIT}); {recipe}")
         print(report.text())
         print(coverage.text() if coverage else f"interval coverage: n/a ({why})")
         print(spread.text() if spread else f"crowds: n/a ({why_crowds})")
+        if args.scene_seeds:
+            print(draws_text(draws) if draws else f"scene draws: n/a ({why_draws})")
     return 0
+
+
+SCENE_SEEDS = (1, 2, 3, 4, 7)
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``"1,2,7"`` -> (1, 2, 7); ``""`` -> (); ValueError naming a bad item."""
+    seeds = []
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        if not item.isdigit():
+            raise ValueError(f"--scene-seeds {text!r}: {item!r} is not a seed (0, 1, 2, ...)")
+        seeds.append(int(item))
+    return tuple(seeds)
+
+
+def _scene_draws(
+    estimates: Sequence[Estimate], seeds: Sequence[int], limit: int, margin: float
+) -> tuple[list[SceneDraw] | None, str]:
+    """The scene seeds' draws, or None and why (a scene draws from the whole folder)."""
+    if not seeds:
+        return None, "no --scene-seeds"
+    if limit > 0:
+        return None, "--limit: a scene draws from every photo in the folder"
+    try:
+        return scene_draws(estimates, seeds, margin=margin), ""
+    except SceneError as exc:
+        return None, str(exc).splitlines()[0]

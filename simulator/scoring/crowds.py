@@ -11,6 +11,11 @@ It is the best a crowd scene can do with these estimates: no video, no tracking,
 and no k-anonymity suppression, so every difference from the truth comes from the per-face
 errors and from which photos a crowd happens to draw. Photos the detector missed stay in the
 truth and are not counted, as a person the node never saw. Only numbers are kept.
+
+:func:`scene_draws` counts, the same way, the very photos a given scene seed draws
+(``kazoe-sim scene --faces DIR --labels fairface --people N --seed S`` over the same folder):
+how far that scene's shares are off before any video, so a tester can tell the share of a
+scene's error that its photos bring from the share the video pipeline adds.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from edge.counting.aggregator import gender_of
 from edge.ops.calibrate import Estimate
 from simulator.errors import SceneError
 from simulator.scenes.faces import choose
+from simulator.scenes.labelled import STREAM_FACES
 
 # The bands kazoe-sim score uses for a FairFace scene (0-12 and 13-19 merged: the 10-19
 # group straddles 13): every FairFace group fits in one of them.
@@ -137,14 +143,109 @@ def crowd_spread(
     errors: list[float] = []
     distances: list[float] = []
     for _ in range(crowds):
-        drawn = [estimates[i] for i in choose(len(estimates), people, rng)]
-        seen = [e for e in drawn if e.p_male is not None and e.age is not None]
-        genders = [gender_of(e.p_male, margin) for e in seen]
-        female, male = genders.count("female"), genders.count("male")
-        women = sum(e.photo.gender == "female" for e in drawn)
-        if female + male:
-            errors.append(100.0 * (female / (female + male) - women / len(drawn)))
-        if seen:
-            ages = [float(e.age or 0.0) for e in seen]
-            distances.append(band_distance(ages, [e.photo.lo for e in drawn]))
+        counted = _count([estimates[i] for i in choose(len(estimates), people, rng)], margin)
+        if counted.error_pp is not None:
+            errors.append(counted.error_pp)
+        if counted.band_distance is not None:
+            distances.append(counted.band_distance)
     return CrowdSpread(people, tuple(errors), tuple(distances), crowds)
+
+
+@dataclass(frozen=True)
+class Counted:
+    """One drawn crowd counted per photo with the node's rule."""
+
+    people: int
+    women: int  # the truth
+    female: int
+    male: int  # the rest of ``people`` are unknown or were not found
+    band_distance: float | None  # None: nobody counted
+
+    @property
+    def truth_pct(self) -> float:
+        return 100.0 * self.women / self.people
+
+    @property
+    def female_pct(self) -> float | None:
+        """Counted female share of those counted female or male; None with neither."""
+        known = self.female + self.male
+        return 100.0 * self.female / known if known else None
+
+    @property
+    def error_pp(self) -> float | None:
+        """Counted minus true female share; None when nobody was counted female or male."""
+        known = self.female + self.male
+        # As one difference of fractions: crowds sit exactly on the 3 pp goal, and the
+        # difference of two percentages rounds differently there.
+        return 100.0 * (self.female / known - self.women / self.people) if known else None
+
+
+def _count(drawn: Sequence[Estimate], margin: float) -> Counted:
+    seen = [e for e in drawn if e.p_male is not None and e.age is not None]
+    genders = [gender_of(e.p_male, margin) for e in seen]
+    distance = None
+    if seen:
+        distance = band_distance([float(e.age or 0.0) for e in seen], [e.photo.lo for e in drawn])
+    return Counted(
+        people=len(drawn),
+        women=sum(e.photo.gender == "female" for e in drawn),
+        female=genders.count("female"),
+        male=genders.count("male"),
+        band_distance=distance,
+    )
+
+
+@dataclass(frozen=True)
+class SceneDraw:
+    """The photos one scene seed draws, counted per photo (see the module)."""
+
+    seed: int
+    counted: Counted
+
+    def as_dict(self) -> dict[str, object]:
+        c = self.counted
+        error, pct = c.error_pp, c.female_pct
+        return {
+            "seed": self.seed,
+            "people": c.people,
+            "truth_female_pct": round(c.truth_pct, 1),
+            "counted_female_pct": None if pct is None else round(pct, 1),
+            "female_share_error_pp": None if error is None else round(error, 1),
+            "unknown": c.people - c.female - c.male,
+            "age_band_distance": None if c.band_distance is None else round(c.band_distance, 3),
+        }
+
+    def text(self) -> str:
+        c = self.counted
+        pct, error = c.female_pct, c.error_pp
+        share = "female share n/a (nobody counted female or male)"
+        if pct is not None and error is not None:
+            share = f"female {pct:.1f} % counted against {c.truth_pct:.1f} % ({error:+.1f} pp)"
+        bands = "n/a" if c.band_distance is None else f"{c.band_distance:.3f}"
+        unknown = c.people - c.female - c.male
+        return f"  seed {self.seed}: {share}, {unknown} unknown, age-band distance {bands}"
+
+
+def scene_draws(
+    estimates: Sequence[Estimate], seeds: Sequence[int], *, margin: float, people: int = 100
+) -> list[SceneDraw]:
+    """Per seed, the photos ``kazoe-sim scene --faces --people N --seed S`` takes from the
+    folder the estimates come from (all of it, in the order ``read_labels`` gives), counted
+    per photo. SceneError if the folder holds fewer photos than ``people`` (a scene would
+    then use photos twice; not what a crowd of different people is)."""
+    if not 0 < people <= len(estimates):
+        raise SceneError(f"a scene of {people} needs at least as many photos ({len(estimates)})")
+    out = []
+    for seed in seeds:
+        order = choose(len(estimates), people, np.random.default_rng([seed, STREAM_FACES]))
+        out.append(SceneDraw(seed, _count([estimates[i] for i in order], margin)))
+    return out
+
+
+def draws_text(draws: Sequence[SceneDraw]) -> str:
+    people = draws[0].counted.people if draws else 0
+    head = (
+        f"the photos of kazoe-sim scene --faces (this folder) --people {people} --seed S, "
+        "counted per photo (what the scene's video starts from):"
+    )
+    return "\n".join([head, *(d.text() for d in draws)])

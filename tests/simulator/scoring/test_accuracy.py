@@ -85,6 +85,15 @@ def test_bad_model_list_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.count("\n") == 1
 
 
+def test_bad_scene_seeds_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        accuracy_main(["--scene-seeds", "1,x"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.endswith("--scene-seeds '1,x': 'x' is not a seed (0, 1, 2, ...)\n")
+    assert err.count("\n") == 1
+
+
 def test_missing_face_folder_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -147,6 +156,15 @@ def test_fairface_figures_match_the_committed_ones(capsys: pytest.CaptureFixture
         for key, want in want_crowds[part].items():
             room = 0.05 * want_crowds["crowds"] if key.startswith("within") else tolerance
             assert crowds[part][key] == pytest.approx(want, abs=room), (part, key)
+    # The photos of the README's crowd scenes (seed 7: the e2e scene), counted per photo:
+    # one face either way in a draw of 100 is within tolerance.
+    draws, want_draws = measured["scene_draws"], expected["scene_draws"]
+    assert [d["seed"] for d in draws] == [d["seed"] for d in want_draws]
+    for got, want in zip(draws, want_draws, strict=True):
+        assert got["truth_female_pct"] == want["truth_female_pct"], got["seed"]
+        assert abs(got["unknown"] - want["unknown"]) <= 1, got["seed"]
+        for key, room in (("counted_female_pct", 1.5), ("age_band_distance", 0.015)):
+            assert got[key] == pytest.approx(want[key], abs=room), (got["seed"], key)
     # The goal for 90 % intervals, on windows the calibration never saw.
     assert cover["female_share"]["covered"] / cover["female_share"]["windows"] >= 0.85
     assert cover["age_bands"]["covered"] / cover["age_bands"]["intervals"] >= 0.85
@@ -194,8 +212,14 @@ def test_age_alone_drops_the_age_blend(capsys: pytest.CaptureFixture[str]) -> No
     )
     # face-api alone, as a node with age_blend = {} runs it: no fitted line either
     assert accuracy_main(["--json", "--limit", "2", "--age-alone"]) == 0
-    faceapi = json.loads(capsys.readouterr().out)["recipe"]
-    assert faceapi.endswith(", age = faceapi, flip averaging; detector yunet")
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["recipe"].endswith(", age = faceapi, flip averaging; detector yunet")
+    # A scene draws from the whole folder: with --limit its draws are n/a, not a guess.
+    assert figures["scene_draws"] is None
+    assert accuracy_main(["--limit", "2", "--age-alone"]) == 0
+    assert "scene draws: n/a (--limit: a scene draws from every photo in the folder)" in (
+        capsys.readouterr().out
+    )
 
 
 def test_the_recipe_line_names_the_logistic_fusion_and_the_age_line() -> None:

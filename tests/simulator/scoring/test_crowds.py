@@ -8,7 +8,11 @@ import pytest
 
 from edge.ops.calibrate import Estimate, LabelledPhoto
 from simulator.errors import SceneError
-from simulator.scoring.crowds import CROWD_BANDS, band_of, crowd_spread
+from simulator.scenes.faces import read_labels
+from simulator.scenes.labelled import LabelledSource, load_labelled
+from simulator.scenes.scene import SceneSpec, plan_scene
+from simulator.scoring.accuracy import FAIRFACE
+from simulator.scoring.crowds import CROWD_BANDS, band_of, crowd_spread, draws_text, scene_draws
 
 GROUPS = ((0, 2), (3, 9), (10, 19), (20, 29), (30, 39), (40, 49), (50, 59), (60, 69), (70, None))
 
@@ -101,3 +105,65 @@ def test_crowds_where_nobody_was_counted_are_n_a_not_a_crash() -> None:
     }
     assert "female-share error: n/a" in spread.text()
     assert "age-band distance (0-19" in spread.text()
+
+
+def test_a_scene_draw_counts_its_photos_with_the_nodes_rule() -> None:
+    photos = _photos(per_cell=12)  # 216 photos
+    estimates = [
+        Estimate(p, 0.5, p.lo + 1.0) if p.gender == "male" and i % 3 == 0 else _right(p)
+        for i, p in enumerate(photos)
+    ]
+    (draw,) = scene_draws(estimates, [7], margin=0.1, people=100)
+    figures = draw.as_dict()
+    c = draw.counted
+    assert (c.people, figures["seed"]) == (100, 7)
+    # Every woman counted female, every man male or (a third of them) unknown.
+    assert c.female == c.women
+    unknown = 100 - c.female - c.male
+    assert unknown > 0
+    assert figures["unknown"] == unknown
+    assert figures["counted_female_pct"] == pytest.approx(
+        100 * c.women / (c.female + c.male), abs=0.05
+    )
+    error = c.error_pp
+    assert error is not None
+    assert error > 0  # the unknown men leave the counted share
+    assert figures["female_share_error_pp"] == round(error, 1)
+    assert figures["age_band_distance"] == 0.0
+    assert "seed 7: female" in draws_text([draw])
+    assert scene_draws(estimates, [7], margin=0.1) == [draw]  # a seed is one fixed draw
+    assert scene_draws(estimates, [8], margin=0.1) != [draw]
+
+
+def test_a_scene_draw_with_nobody_counted_is_n_a() -> None:
+    (draw,) = scene_draws([Estimate(p) for p in _photos()], [1], margin=0.1, people=10)
+    assert draw.as_dict()["female_share_error_pp"] is None
+    assert draw.as_dict()["age_band_distance"] is None
+    assert "female share n/a" in draw.text()
+    with pytest.raises(SceneError, match=r"^a scene of 100 needs at least as many photos \(72\)$"):
+        scene_draws([_right(p) for p in _photos()], [1], margin=0.1)
+
+
+def test_a_scene_draw_takes_the_photos_the_scene_of_that_seed_shows() -> None:
+    """Against the scene generator itself: the 100 people of ``kazoe-sim scene --faces
+    FAIRFACE --labels fairface --people 100 --seed 7`` (the e2e scene) are the draw."""
+    if not (FAIRFACE / "ground_truth.json").is_file():
+        pytest.skip(f"FairFace subset not found at {FAIRFACE} (see its SOURCE.md)")
+    files, _ = read_labels(FAIRFACE, "fairface")
+    faces, _ = load_labelled(LabelledSource(FAIRFACE, "fairface"), 100, 7)
+    plan = plan_scene(SceneSpec(people=100, fps=10, seed=7, window_s=30), faces)
+    shown = {p.portrait for p in plan.truth.people}
+    assert len(shown) == 100
+    # p(male) 0.9 for a photo the scene shows, 0.1 for the others: a draw of exactly those
+    # photos counts nobody female.
+    estimates = []
+    for f in files:
+        group = f.label.age_group
+        assert group is not None
+        assert f.label.gender is not None
+        photo = LabelledPhoto(f.path, f.label.gender, group.lo, group.hi)
+        estimates.append(Estimate(photo, 0.9 if f.path.name in shown else 0.1, group.lo + 1.0))
+    (draw,) = scene_draws(estimates, [7], margin=0.1)
+    assert (draw.counted.female, draw.counted.male) == (0, 100)
+    women = sum(p.gender == "female" for p in plan.truth.people)
+    assert draw.counted.women == women
