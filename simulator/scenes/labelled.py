@@ -39,10 +39,16 @@ class LabelledSource:
         return f"{self.fmt}:{self.folder}" + (f" ({credit})" if credit else "")
 
 
+def photo_order(files: int, people: int, seed: int) -> list[int]:
+    """Which of a folder's ``files`` photos (in ``read_labels`` order) a scene of ``people``
+    with ``seed`` shows, in person order (``kazoe-sim accuracy`` counts the same draws)."""
+    return choose(files, people, np.random.default_rng([seed, STREAM_FACES]))
+
+
 def load_labelled(source: LabelledSource, people: int, seed: int) -> tuple[list[FaceItem], str]:
     """One face per person, in person order, and a note for the user (or "")."""
     files, note = read_labels(source.folder, source.fmt, source.table)
-    order = choose(len(files), people, np.random.default_rng([seed, STREAM_FACES]))
+    order = photo_order(len(files), people, seed)
     faces = load_faces([files[i] for i in order], source.crop or DEFAULT_CROPS[source.fmt])
     notes = [note] if note else []
     if people > len(files):

@@ -535,6 +535,34 @@ def window_figures(
     return coverage, why, spread, why_crowds
 
 
+SCENE_SEEDS = (1, 2, 3, 4, 7)
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``"1,2,7"`` -> (1, 2, 7); ``""`` -> (); ValueError naming a bad item."""
+    seeds = []
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        if not (item.isascii() and item.isdecimal()):
+            raise ValueError(f"--scene-seeds {text!r}: {item!r} is not a seed (0, 1, 2, ...)")
+        seeds.append(int(item))
+    return tuple(seeds)
+
+
+def _scene_draws(
+    estimates: Sequence[Estimate], seeds: Sequence[int], cut: bool, margin: float
+) -> tuple[list[SceneDraw] | None, str]:
+    """The scene seeds' draws, or None and why (a scene draws from the whole folder, so
+    none when ``--limit`` left photos out)."""
+    if not seeds:
+        return None, "no --scene-seeds"
+    if cut:
+        return None, "--limit: a scene draws from every photo in the folder"
+    try:
+        return scene_draws(estimates, seeds, margin=margin), ""
+    except SceneError as exc:
+        return None, str(exc).splitlines()[0]
+
+
 def accuracy_main(argv: Sequence[str] | None = None) -> int:
     p = OneLineParser(prog="kazoe-sim accuracy", description=__doc__)
     p.add_argument(
@@ -589,6 +617,7 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
     try:
         files, _ = read_labels(args.faces, "fairface", None)
         groups = fairface_groups(files)
+        cut = 0 < args.limit < len(files)
         files = files[: args.limit] if args.limit > 0 else files
         detector = open_detector(args.models, detector_cfg)
         estimator = AttributeEstimator.from_dir(args.models, cfg, template=detector.template)
@@ -600,7 +629,7 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
     report = Report.build(results, groups, ms)
     recipe = describe_recipe(cfg, detector_cfg)
     coverage, why, spread, why_crowds = window_figures(estimates, defaults.gender_margin)
-    draws, why_draws = _scene_draws(estimates, args.scene_seeds, args.limit, defaults.gender_margin)
+    draws, why_draws = _scene_draws(estimates, args.scene_seeds, cut, defaults.gender_margin)
     if args.write_calibration is not None and not _write_calibration(
         args.write_calibration, estimates, len(files), models, cfg
     ):
@@ -608,8 +637,13 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         cover = coverage.as_dict() if coverage is not None else None
         crowds = spread.as_dict() if spread is not None else None
-        figures = {"recipe": recipe, **report.as_dict(), "coverage": cover, "crowds": crowds}
-        figures["scene_draws"] = None if draws is None else [d.as_dict() for d in draws]
+        figures = {
+            "recipe": recipe,
+            **report.as_dict(),
+            "coverage": cover,
+            "crowds": crowds,
+            "scene_draws": None if draws is None else [d.as_dict() for d in draws],
+        }
         print(json.dumps(figures, indent=2))
     else:
         print(f"{len(files)} photos from {args.faces} ({CREDIT}); {recipe}")
@@ -619,30 +653,3 @@ def accuracy_main(argv: Sequence[str] | None = None) -> int:
         if args.scene_seeds:
             print(draws_text(draws) if draws else f"scene draws: n/a ({why_draws})")
     return 0
-
-
-SCENE_SEEDS = (1, 2, 3, 4, 7)
-
-
-def parse_seeds(text: str) -> tuple[int, ...]:
-    """``"1,2,7"`` -> (1, 2, 7); ``""`` -> (); ValueError naming a bad item."""
-    seeds = []
-    for item in (t.strip() for t in text.split(",") if t.strip()):
-        if not item.isdigit():
-            raise ValueError(f"--scene-seeds {text!r}: {item!r} is not a seed (0, 1, 2, ...)")
-        seeds.append(int(item))
-    return tuple(seeds)
-
-
-def _scene_draws(
-    estimates: Sequence[Estimate], seeds: Sequence[int], limit: int, margin: float
-) -> tuple[list[SceneDraw] | None, str]:
-    """The scene seeds' draws, or None and why (a scene draws from the whole folder)."""
-    if not seeds:
-        return None, "no --scene-seeds"
-    if limit > 0:
-        return None, "--limit: a scene draws from every photo in the folder"
-    try:
-        return scene_draws(estimates, seeds, margin=margin), ""
-    except SceneError as exc:
-        return None, str(exc).splitlines()[0]

@@ -14,8 +14,8 @@ truth and are not counted, as a person the node never saw. Only numbers are kept
 
 :func:`scene_draws` counts, the same way, the very photos a given scene seed draws
 (``kazoe-sim scene --faces DIR --labels fairface --people N --seed S`` over the same folder):
-how far that scene's shares are off before any video, so a tester can tell the share of a
-scene's error that its photos bring from the share the video pipeline adds.
+how far that scene's shares would be off if the node estimated each person as it estimates
+the plain photo. A tester sees how much of a scene's error its photos alone bring.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from edge.counting.aggregator import gender_of
 from edge.ops.calibrate import Estimate
 from simulator.errors import SceneError
 from simulator.scenes.faces import choose
-from simulator.scenes.labelled import STREAM_FACES
+from simulator.scenes.labelled import photo_order
 
 # The bands kazoe-sim score uses for a FairFace scene (0-12 and 13-19 merged: the 10-19
 # group straddles 13): every FairFace group fits in one of them.
@@ -137,8 +137,7 @@ def crowd_spread(
     seed: int = 0,
 ) -> CrowdSpread:
     """Draw ``crowds`` crowds of ``people`` photos (seeded) and score each; see the module."""
-    if not 0 < people <= len(estimates):
-        raise SceneError(f"a crowd of {people} needs at least as many photos ({len(estimates)})")
+    _check_people(people, len(estimates), "crowd")
     rng = np.random.default_rng(seed)
     errors: list[float] = []
     distances: list[float] = []
@@ -151,6 +150,11 @@ def crowd_spread(
     return CrowdSpread(people, tuple(errors), tuple(distances), crowds)
 
 
+def _check_people(people: int, photos: int, what: str) -> None:
+    if not 0 < people <= photos:
+        raise SceneError(f"a {what} of {people} needs at least as many photos ({photos})")
+
+
 @dataclass(frozen=True)
 class Counted:
     """One drawn crowd counted per photo with the node's rule."""
@@ -158,8 +162,17 @@ class Counted:
     people: int
     women: int  # the truth
     female: int
-    male: int  # the rest of ``people`` are unknown or were not found
+    male: int
+    missed: int  # photos the detector found no face in; the rest are unknown
     band_distance: float | None  # None: nobody counted
+
+    @property
+    def known(self) -> int:
+        return self.female + self.male
+
+    @property
+    def unknown(self) -> int:
+        return self.people - self.known - self.missed
 
     @property
     def truth_pct(self) -> float:
@@ -168,16 +181,16 @@ class Counted:
     @property
     def female_pct(self) -> float | None:
         """Counted female share of those counted female or male; None with neither."""
-        known = self.female + self.male
-        return 100.0 * self.female / known if known else None
+        return 100.0 * self.female / self.known if self.known else None
 
     @property
     def error_pp(self) -> float | None:
         """Counted minus true female share; None when nobody was counted female or male."""
-        known = self.female + self.male
+        if not self.known:
+            return None
         # As one difference of fractions: crowds sit exactly on the 3 pp goal, and the
         # difference of two percentages rounds differently there.
-        return 100.0 * (self.female / known - self.women / self.people) if known else None
+        return 100.0 * (self.female / self.known - self.women / self.people)
 
 
 def _count(drawn: Sequence[Estimate], margin: float) -> Counted:
@@ -191,6 +204,7 @@ def _count(drawn: Sequence[Estimate], margin: float) -> Counted:
         women=sum(e.photo.gender == "female" for e in drawn),
         female=genders.count("female"),
         male=genders.count("male"),
+        missed=len(drawn) - len(seen),
         band_distance=distance,
     )
 
@@ -211,7 +225,8 @@ class SceneDraw:
             "truth_female_pct": round(c.truth_pct, 1),
             "counted_female_pct": None if pct is None else round(pct, 1),
             "female_share_error_pp": None if error is None else round(error, 1),
-            "unknown": c.people - c.female - c.male,
+            "unknown": c.unknown,
+            "not_found": c.missed,
             "age_band_distance": None if c.band_distance is None else round(c.band_distance, 3),
         }
 
@@ -222,8 +237,10 @@ class SceneDraw:
         if pct is not None and error is not None:
             share = f"female {pct:.1f} % counted against {c.truth_pct:.1f} % ({error:+.1f} pp)"
         bands = "n/a" if c.band_distance is None else f"{c.band_distance:.3f}"
-        unknown = c.people - c.female - c.male
-        return f"  seed {self.seed}: {share}, {unknown} unknown, age-band distance {bands}"
+        missed = f", {c.missed} not found" if c.missed else ""
+        return (
+            f"  seed {self.seed}: {share}, {c.unknown} unknown{missed}, age-band distance {bands}"
+        )
 
 
 def scene_draws(
@@ -233,19 +250,19 @@ def scene_draws(
     folder the estimates come from (all of it, in the order ``read_labels`` gives), counted
     per photo. SceneError if the folder holds fewer photos than ``people`` (a scene would
     then use photos twice; not what a crowd of different people is)."""
-    if not 0 < people <= len(estimates):
-        raise SceneError(f"a scene of {people} needs at least as many photos ({len(estimates)})")
-    out = []
-    for seed in seeds:
-        order = choose(len(estimates), people, np.random.default_rng([seed, STREAM_FACES]))
-        out.append(SceneDraw(seed, _count([estimates[i] for i in order], margin)))
-    return out
+    _check_people(people, len(estimates), "scene")
+    return [
+        SceneDraw(
+            seed, _count([estimates[i] for i in photo_order(len(estimates), people, seed)], margin)
+        )
+        for seed in seeds
+    ]
 
 
 def draws_text(draws: Sequence[SceneDraw]) -> str:
-    people = draws[0].counted.people if draws else 0
+    """The draws as report lines under one heading (at least one draw)."""
     head = (
-        f"the photos of kazoe-sim scene --faces (this folder) --people {people} --seed S, "
-        "counted per photo (what the scene's video starts from):"
+        f"the photos of kazoe-sim scene --faces (this folder) --people {draws[0].counted.people}"
+        " --seed S, counted per photo (the scene's people, estimated on the plain photos):"
     )
     return "\n".join([head, *(d.text() for d in draws)])

@@ -85,12 +85,13 @@ def test_bad_model_list_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.count("\n") == 1
 
 
-def test_bad_scene_seeds_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("bad", ["x", "-1", "1.0", "\u00b2"])
+def test_bad_scene_seeds_are_one_line(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stop:
-        accuracy_main(["--scene-seeds", "1,x"])
+        accuracy_main(["--scene-seeds", f"1,{bad}"])
     assert stop.value.code == 2
     err = capsys.readouterr().err
-    assert err.endswith("--scene-seeds '1,x': 'x' is not a seed (0, 1, 2, ...)\n")
+    assert err.endswith(f"--scene-seeds '1,{bad}': '{bad}' is not a seed (0, 1, 2, ...)\n")
     assert err.count("\n") == 1
 
 
