@@ -17,8 +17,8 @@ is covered when the true share of the window's people lies inside. Both ways rou
 Crowds: the per-photo estimates drawn into 1000 crowds of 100 as a scene draws its people
 and scored as ``kazoe-sim score`` scores a scene (``simulator.scoring.crowds``). Scene
 draws: the same counting over the very photos ``kazoe-sim scene --faces --people 100 --seed
-S`` takes from this folder, for each of ``--scene-seeds``: how far each of those scenes is
-off before any video.
+S`` takes from this folder, for each of ``--scene-seeds``: how far each of those scenes'
+people are off when estimated on their plain photos.
 
 ``--write-calibration PATH`` writes the calibration of all the photos (the shipped default
 is ``kazoe-sim accuracy --write-calibration edge/counting/calibrations/fairface-default.json``).

@@ -11,7 +11,7 @@ from simulator.errors import SceneError
 from simulator.scenes.faces import read_labels
 from simulator.scenes.labelled import LabelledSource, load_labelled, photo_order
 from simulator.scenes.scene import SceneSpec, plan_scene
-from simulator.scoring.accuracy import FAIRFACE
+from simulator.scoring.accuracy import FAIRFACE, fairface_groups, to_photos
 from simulator.scoring.crowds import CROWD_BANDS, band_of, crowd_spread, draws_text, scene_draws
 
 GROUPS = ((0, 2), (3, 9), (10, 19), (20, 29), (30, 39), (40, 49), (50, 59), (60, 69), (70, None))
@@ -165,13 +165,10 @@ def test_a_scene_draw_takes_the_photos_the_scene_of_that_seed_shows() -> None:
     assert len(shown) == 100
     # p(male) 0.9 for a photo the scene shows, 0.1 for the others: a draw of exactly those
     # photos counts nobody female.
-    estimates = []
-    for f in files:
-        group = f.label.age_group
-        assert group is not None
-        assert f.label.gender is not None
-        photo = LabelledPhoto(f.path, f.label.gender, group.lo, group.hi)
-        estimates.append(Estimate(photo, 0.9 if f.path.name in shown else 0.1, group.lo + 1.0))
+    estimates = [
+        Estimate(photo, 0.9 if photo.path.name in shown else 0.1, photo.lo + 1.0)
+        for photo in to_photos(files, fairface_groups(files))
+    ]
     (draw,) = scene_draws(estimates, [7], margin=0.1)
     assert (draw.counted.female, draw.counted.male) == (0, 100)
     women = sum(p.gender == "female" for p in plan.truth.people)
